@@ -1,0 +1,176 @@
+"""The ``edge-hub`` command: a thin layer over the library; errors become one clear sentence."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from edge_hub import __version__
+from edge_hub.errors import OtklikError
+
+_LOGGER = logging.getLogger("edge_hub")
+
+_settings_options = [
+    click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML settings file"),
+    click.option("--site", help="Site (office) id used in topics, e.g. office-1"),
+    click.option("--mqtt-url", help="External broker mqtt://HOST:PORT (default: embedded broker)"),
+    click.option("--mqtt-username", help="Username at an external broker"),
+    click.option("--mqtt-password", help="Password at an external broker"),
+    click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="SQLite database file"),
+    click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data folder"),
+    click.option("--listen", help="HOST:PORT of the web page and API"),
+    click.option("--batch-size", type=int, help="Commit every N messages ..."),
+    click.option("--batch-ms", type=int, help="... or every T ms, whichever first"),
+    click.option("--broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), help="Embedded broker kind"),
+    click.option("--broker-port", type=int, help="Embedded broker port (0 = a free one)"),
+    click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])),
+]
+
+
+def settings_options(func):
+    for option in reversed(_settings_options):
+        func = option(func)
+    return func
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _load(options: dict):
+    from edge_hub.config import load_settings
+
+    settings = load_settings(**options)
+    _setup_logging(settings.log_level)
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edge-hub")
+def cli() -> None:
+    """Otklik edge hub: MQTT ingest into SQLite, the office page and API.
+
+    Хаб «Отклик»: приём оценок по MQTT в SQLite, страница офиса и API.
+    """
+
+
+@cli.command()
+@settings_options
+def run(**options) -> None:
+    """Run the hub: broker (embedded unless --mqtt-url), ingest, web page and API."""
+    from edge_hub.hub import Hub
+
+    settings = _load(options)
+    hub = Hub(settings)
+    hub.start()
+    host, port = settings.listen_host_port
+    click.echo(f"Otklik hub for site {settings.site}: http://{host}:{port}/  (API docs: /docs)", err=True)
+    hub.serve()
+
+
+@cli.command()
+@settings_options
+@click.option("--devices", "n_devices", default=4, show_default=True, help="Simulated button consoles")
+@click.option("--rate", default=6.0, show_default=True, help="Presses per minute per console")
+def demo(n_devices: int, rate: float, **options) -> None:
+    """Run a whole office on this machine: broker, hub, simulated consoles and the page.
+
+    Весь офис на одной машине: брокер, хаб, имитация пультов и страница.
+    """
+    from edge_hub.hub import Hub
+    from edge_hub.mqtt import BrokerAddress
+    from edge_hub.simulate import SimulatedConsole, Simulation
+
+    options["data_dir"] = options.get("data_dir") or Path("otklik-demo")
+    options["mqtt_url"] = None
+    settings = _load(options)
+    hub = Hub(settings)
+    hub.start()
+    broker = hub.broker
+    assert broker is not None
+    consoles = []
+    for i in range(1, n_devices + 1):
+        device = f"btn-{i:02d}"
+        password = broker.add_device(device) if broker.lossless else None
+        address = BrokerAddress(broker.host, broker.port, device if broker.lossless else None, password)
+        consoles.append(SimulatedConsole(address, settings.site, device, rate, seed=i))
+    simulation = Simulation(consoles)
+    simulation.start()
+    host, port = settings.listen_host_port
+    click.echo(
+        f"\nOtklik demo: {n_devices} simulated consoles, {rate:g} presses/min each, {broker.kind} broker on "
+        f"port {broker.port}.\nОткройте / open  http://{host}:{port}/   (API: http://{host}:{port}/docs)\n"
+        "Ctrl-C stops / остановка.\n",
+        err=True,
+    )
+    try:
+        hub.serve()
+    finally:
+        simulation.stop()
+
+
+@cli.command("mosquitto-config")
+@click.option(
+    "--dir",
+    "directory",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for mosquitto.conf, acl, passwd and the persistence data",
+)
+@click.option("--site", default="office-1", show_default=True)
+@click.option("--port", default=1883, show_default=True)
+@click.option(
+    "--bind", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for the LAN)"
+)
+@click.option("--inflight", default=2000, show_default=True, help="max_inflight_messages (>= ingest batch)")
+@click.option("--expiry-days", default=7, show_default=True, help="persistent_client_expiration")
+@click.option(
+    "--device",
+    "devices",
+    multiple=True,
+    metavar="ID[=PASSWORD]",
+    help="Give a device credentials (a password is generated when omitted); repeatable",
+)
+def mosquitto_config(directory: Path, site: str, port: int, bind: str, inflight: int, expiry_days: int,
+                     devices: tuple[str, ...]) -> None:  # fmt: skip
+    """Write a lossless mosquitto.conf with per-device credentials and ACL.
+
+    Prints the credentials it set (the hub's and each device's) for provisioning.
+    """
+    import re
+
+    from edge_hub.broker import write_mosquitto_config
+    from edge_hub.config import ID_PATTERN
+
+    wanted: dict[str, str | None] = {}
+    for item in devices:
+        device, _, password = item.partition("=")
+        if not re.match(ID_PATTERN, device):
+            raise click.BadParameter(
+                f"{device!r} is not a device id (a-z, 0-9, - and _)", param_hint="--device"
+            )
+        wanted[device] = password or None
+    files, passwords = write_mosquitto_config(
+        directory, site=site, port=port, bind=bind, inflight=inflight, expiry_days=expiry_days, devices=wanted
+    )
+    click.echo(f"wrote {files.conf}, {files.acl}, {files.passwd}")
+    click.echo(f"run: mosquitto -c {files.conf}")
+    for user, password in passwords.items():
+        click.echo(f"{user}\t{password}")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except OtklikError as exc:
+        click.echo(f"edge-hub: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

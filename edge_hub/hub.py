@@ -1,0 +1,131 @@
+"""One office hub in one process: broker (embedded or external), ingest thread, web server."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+
+import uvicorn
+
+from edge_hub.api.main import create_app
+from edge_hub.broker import HUB_USER, EmbeddedBroker
+from edge_hub.config import Settings
+from edge_hub.errors import ConfigError
+from edge_hub.contract import Contract
+from edge_hub.ingest import Ingestor
+from edge_hub.mqtt import BrokerAddress
+from edge_hub.runtime import Runtime
+from edge_hub.store import Store
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+INGEST_RESTART_S = 1.0
+
+
+class Hub:
+    """Start with :meth:`start`, then :meth:`serve` (blocks until Ctrl-C / SIGTERM) or :meth:`stop`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.broker: EmbeddedBroker | None = None
+        self.ingestor: Ingestor | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.runtime: Runtime | None = None
+
+    def start(self) -> None:
+        s = self.settings
+        host, port = s.listen_host_port
+        if not port_free(host, port):
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: the port is in use (choose another with --listen) / "
+                "порт занят, укажите другой через --listen"
+            )
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        if s.mqtt_url is None:
+            self.broker = EmbeddedBroker(
+                s.data_dir / "broker",
+                site=s.site,
+                kind=s.broker,
+                bind=s.broker_bind,
+                port=s.broker_port,
+                inflight=max(s.broker_inflight, s.batch_size) if s.broker_inflight else 0,
+                expiry_days=s.session_expiry_days,
+            )
+            self.broker.start()
+            lossless = self.broker.lossless
+            address = BrokerAddress(
+                self.broker.host,
+                self.broker.port,
+                HUB_USER if lossless else None,
+                self.broker.hub_password if lossless else None,
+            )
+        else:
+            address = BrokerAddress.from_url(s.mqtt_url, s.mqtt_username, s.mqtt_password)
+        store = Store.open(s.db_path)
+        self.ingestor = Ingestor(
+            store,
+            Contract(max_payload=s.max_payload, site=s.site),
+            address,
+            site=s.site,
+            client_id=s.mqtt_client_id,
+            batch_size=s.batch_size,
+            batch_ms=s.batch_ms,
+            max_outstanding=s.max_outstanding,
+        )
+        self.runtime = Runtime(s.site, s.db_path, str(address), self.ingestor, self.broker)
+        self._thread = threading.Thread(target=self._run_ingest, name="ingest", daemon=True)
+        self._thread.start()
+
+    def _run_ingest(self) -> None:
+        assert self.ingestor is not None
+        while not self._stopping.is_set():
+            try:
+                self.ingestor.run()
+                return
+            except Exception:  # never let ingest die silently: log and go on
+                _LOGGER.exception("ingest loop crashed; restarting in %.0f s", INGEST_RESTART_S)
+                time.sleep(INGEST_RESTART_S)
+
+    def wait_connected(self, timeout: float = 15.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ingestor is not None and self.ingestor.conn.connected:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def serve(self) -> None:
+        """Serve the API and page until interrupted, then stop everything."""
+        assert self.runtime is not None
+        host, port = self.settings.listen_host_port
+        config = uvicorn.Config(
+            create_app(self.runtime), host=host, port=port, log_level="warning", access_log=False
+        )
+        try:
+            uvicorn.Server(config).run()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.ingestor is not None:
+            self.ingestor.stop()
+        if self._thread is not None:
+            self._thread.join(15)
+        if self.ingestor is not None:
+            self.ingestor.store.close()
+        if self.broker is not None:
+            self.broker.stop()
