@@ -33,6 +33,7 @@ REASONS = {
     "unknown_type": "unknown message type",
     "schema": "payload does not match the schema",
     "device_mismatch": "device id in the payload differs from the topic",
+    "bad_identity": "boot, seq or up is a number with a decimal point (JSON Schema allows 7.0)",
 }
 
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -105,15 +106,21 @@ class Contract:
         if version != mqtt_schemas.SCHEMA_VERSION or type(version) is not int:
             raise ContractError("bad_version", repr(version)[:40])
         if kind == "event":
-            validator = self._events.get(body.get("type"))  # type: ignore[arg-type]
+            etype = body.get("type")
+            validator = self._events.get(etype) if type(etype) is str else None
             if validator is None:
-                raise ContractError("unknown_type", repr(body.get("type"))[:40])
+                raise ContractError("unknown_type", repr(etype)[:40])
         else:
             validator = self._kinds[kind]
         if not validator.is_valid(body):
             error = next(iter(validator.iter_errors(body)))
             path = "/".join(str(p) for p in error.instance_path)
             raise ContractError("schema", f"/{path}: {error.message}"[:300])
+        if kind == "event":
+            # JSON Schema counts 7.0 as an integer; an identity must be a plain integer.
+            for name in ("boot", "seq", "up"):
+                if type(body[name]) is not int:
+                    raise ContractError("bad_identity", f"/{name}: {body[name]!r} is not a plain integer")
         if kind != "cmd" and body["device"] != device:
             raise ContractError("device_mismatch", f"{body['device']!r} on the topic of {device!r}")
         return Message(topic, site, device, kind, body)

@@ -12,8 +12,8 @@ import uvicorn
 from edge_hub.api.main import create_app
 from edge_hub.broker import HUB_USER, EmbeddedBroker
 from edge_hub.config import Settings
-from edge_hub.errors import ConfigError
 from edge_hub.contract import Contract
+from edge_hub.errors import ConfigError
 from edge_hub.ingest import Ingestor
 from edge_hub.mqtt import BrokerAddress
 from edge_hub.runtime import Runtime

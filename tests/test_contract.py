@@ -1,0 +1,355 @@
+"""The MQTT contract: schemas, examples, the AsyncAPI document and edge_hub.contract agree.
+
+Two validators check the same files: the hub's compiled jsonschema_rs validators (through
+``Contract.parse``) and the pure-Python ``jsonschema`` library, so a rule that only one of
+them enforces shows up here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urldefrag
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+import mqtt_schemas
+from edge_hub.contract import REASONS, Contract, split_topic
+from edge_hub.errors import ContractError
+
+SITE = "office-1"
+VALID = mqtt_schemas.examples("valid")
+INVALID = mqtt_schemas.examples("invalid")
+MINIMAL_PRESS = mqtt_schemas.EXAMPLES_DIR / "valid" / "event-press-minimal.json"
+SCHEMA_FILES = sorted(mqtt_schemas.SCHEMA_DIR.glob("*.schema.json"))
+#: The reason code each invalid example expects.
+EXPECT = {p: json.loads(p.read_text(encoding="utf-8")).get("expect") for p in INVALID}
+
+
+def _invalid(*reasons: str) -> list[Path]:
+    return [p for p in INVALID if EXPECT[p] in reasons]
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [p.stem for p in paths]
+
+
+@pytest.fixture(scope="module")
+def contract() -> Contract:
+    return Contract(site=SITE)
+
+
+@pytest.fixture(scope="module")
+def py_validators() -> dict[str, Draft202012Validator]:
+    """Pure-Python validators for every kind (events against event.schema.json)."""
+    docs = mqtt_schemas.schemas()
+    registry = Registry().with_resources((uri, Resource.from_contents(doc)) for uri, doc in docs.items())
+    return {
+        kind: Draft202012Validator(docs[mqtt_schemas.schema_uri(kind)], registry=registry)
+        for kind in mqtt_schemas.KINDS
+    }
+
+
+def _kind(topic: str) -> str:
+    return topic.rsplit("/", 1)[-1]
+
+
+# ---------------------------------------------------------------- example files
+
+
+def test_there_are_examples():
+    assert len(VALID) >= 20
+    assert len(INVALID) >= 50
+
+
+@pytest.mark.parametrize("path", VALID + INVALID, ids=_ids(VALID + INVALID))
+def test_example_file_format(path: Path):
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    bodies = {"payload", "payload_text", "payload_hex"} & doc.keys()
+    assert len(bodies) == 1, "exactly one of payload, payload_text, payload_hex"
+    allowed = {"topic", "description", *bodies} | ({"expect"} if path.parent.name == "invalid" else set())
+    assert doc.keys() <= allowed, f"unexpected keys {sorted(doc.keys() - allowed)}"
+    assert isinstance(doc["topic"], str)
+    assert isinstance(doc.get("description"), str) and doc["description"].strip()
+    if path.parent.name == "invalid":
+        assert doc.get("expect") in REASONS
+    if "payload_hex" in doc:
+        raw = bytes.fromhex(doc["payload_hex"])
+        with pytest.raises(UnicodeDecodeError):
+            raw.decode("utf-8")
+
+
+@pytest.mark.parametrize("path", VALID, ids=_ids(VALID))
+def test_valid_example_passes(path: Path, contract: Contract, py_validators):
+    topic, raw, _ = mqtt_schemas.load_example(path)
+    message = contract.parse(topic, raw)
+    site, device, kind = split_topic(topic)
+    assert (message.site, message.device, message.kind) == (site, device, kind)
+    assert message.body == json.loads(raw)
+    errors = [e.message for e in py_validators[kind].iter_errors(message.body)]
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("path", INVALID, ids=_ids(INVALID))
+def test_invalid_example_fails_for_its_reason(path: Path, contract: Contract, py_validators):
+    topic, raw, doc = mqtt_schemas.load_example(path)
+    with pytest.raises(ContractError) as excinfo:
+        contract.parse(topic, raw)
+    assert excinfo.value.reason == doc["expect"], excinfo.value.detail
+    if doc["expect"] == "schema":
+        body = json.loads(raw)
+        assert not py_validators[_kind(topic)].is_valid(body), "jsonschema accepts what the hub rejects"
+
+
+def _repaired(path: Path) -> tuple[Contract, str, bytes] | None:
+    """The example with its one stated fault undone, where that is mechanical."""
+    topic, raw, doc = mqtt_schemas.load_example(path)
+    reason = doc["expect"]
+    if reason == "wrong_site":
+        return Contract(), topic, raw
+    if reason == "too_large":
+        return Contract(site=SITE, max_payload=1 << 20), topic, raw
+    if reason == "bad_version":
+        return Contract(site=SITE), topic, json.dumps({**json.loads(raw), "v": 1}).encode()
+    if reason == "device_mismatch":
+        body = {**json.loads(raw), "device": split_topic(topic)[1]}
+        return Contract(site=SITE), topic, json.dumps(body).encode()
+    return None
+
+
+REPAIRABLE = _invalid("wrong_site", "too_large", "bad_version", "device_mismatch")
+SCHEMA_INVALID = _invalid("schema")
+
+
+@pytest.mark.parametrize("path", REPAIRABLE, ids=_ids(REPAIRABLE))
+def test_invalid_example_has_no_other_fault(path: Path):
+    """Undoing the stated fault leaves a message the contract accepts."""
+    repaired = _repaired(path)
+    assert repaired is not None
+    contract, topic, raw = repaired
+    contract.parse(topic, raw)
+
+
+@pytest.mark.parametrize("path", SCHEMA_INVALID, ids=_ids(SCHEMA_INVALID))
+def test_invalid_schema_example_is_well_formed_otherwise(path: Path):
+    """A 'schema' example passes every earlier check: its topic, size, JSON and version are fine."""
+    topic, raw, _ = mqtt_schemas.load_example(path)
+    site, _, kind = split_topic(topic)
+    assert site == SITE
+    assert len(raw) <= 4096
+    body = json.loads(raw)
+    assert type(body) is dict and body.get("v") == 1 and type(body["v"]) is int
+    if kind == "event":
+        assert body.get("type") in mqtt_schemas.EVENT_TYPES
+
+
+def test_every_reason_is_covered():
+    reasons = Counter(EXPECT.values())
+    assert set(reasons) == set(REASONS), f"missing: {set(REASONS) - set(reasons)}"
+
+
+def test_every_kind_and_event_type_has_a_valid_example():
+    kinds, types = set(), set()
+    for path in VALID:
+        topic, raw, _ = mqtt_schemas.load_example(path)
+        kind = _kind(topic)
+        kinds.add(kind)
+        if kind == "event":
+            types.add(json.loads(raw)["type"])
+    assert kinds == set(mqtt_schemas.KINDS)
+    assert types == set(mqtt_schemas.EVENT_TYPES)
+
+
+def test_event_type_list_matches_schema_files():
+    on_disk = {
+        p.name.removesuffix(".schema.json").removeprefix("event-")
+        for p in SCHEMA_FILES
+        if p.name.startswith("event-")
+    }
+    assert on_disk == set(mqtt_schemas.EVENT_TYPES)
+    event = mqtt_schemas.schemas()[mqtt_schemas.schema_uri("event")]
+    assert set(event["properties"]["type"]["enum"]) == set(mqtt_schemas.EVENT_TYPES)
+    branches = {b["if"]["properties"]["type"]["const"]: b["then"]["$ref"] for b in event["allOf"]}
+    assert branches == {t: f"event-{t}.schema.json" for t in mqtt_schemas.EVENT_TYPES}
+
+
+# ---------------------------------------------------------------- schema files
+
+
+@pytest.mark.parametrize("path", SCHEMA_FILES, ids=[p.name for p in SCHEMA_FILES])
+def test_schema_file_is_valid_2020_12(path: Path):
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(doc)
+    assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert doc["$id"] == mqtt_schemas.schema_uri(path.name.removesuffix(".schema.json"))
+
+
+@pytest.mark.parametrize("path", SCHEMA_FILES, ids=[p.name for p in SCHEMA_FILES])
+def test_schema_refs_resolve(path: Path):
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    for where, ref in _refs(doc):
+        target, fragment = urldefrag(ref)
+        assert "://" not in target, f"{where}: use a relative $ref, not {ref}"
+        target_doc = doc
+        if target:
+            target_path = mqtt_schemas.SCHEMA_DIR / target
+            assert target_path.is_file(), f"{where}: {ref} does not exist"
+            target_doc = json.loads(target_path.read_text(encoding="utf-8"))
+        if fragment:
+            _pointer(target_doc, fragment)
+
+
+def test_every_kind_has_a_schema():
+    docs = mqtt_schemas.schemas()
+    for name in (*mqtt_schemas.KINDS, "common", *(f"event-{t}" for t in mqtt_schemas.EVENT_TYPES)):
+        assert mqtt_schemas.schema_uri(name) in docs
+
+
+# ---------------------------------------------------------------- AsyncAPI
+
+
+@pytest.fixture(scope="module")
+def asyncapi() -> dict:
+    return yaml.safe_load(mqtt_schemas.ASYNCAPI_FILE.read_text(encoding="utf-8"))
+
+
+def _refs(node, path=""):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield path, value
+            else:
+                yield from _refs(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _refs(value, f"{path}/{i}")
+
+
+def _pointer(doc, fragment: str):
+    node = doc
+    for part in fragment.lstrip("/").split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+def test_asyncapi_version(asyncapi):
+    assert asyncapi["asyncapi"] == "3.0.0"
+    assert asyncapi["info"]["title"] and asyncapi["info"]["version"]
+    server = asyncapi["servers"]["hub"]
+    assert server["protocol"] == "mqtt"
+    assert server["protocolVersion"] == "3.1.1"
+
+
+def test_asyncapi_has_a_channel_per_kind(asyncapi):
+    addresses = {ch["address"]: name for name, ch in asyncapi["channels"].items()}
+    for kind in mqtt_schemas.KINDS:
+        address = f"{mqtt_schemas.TOPIC_PREFIX}/{{site}}/{{device}}/{kind}"
+        assert address in addresses, address
+        channel = asyncapi["channels"][addresses[address]]
+        assert set(channel["parameters"]) == {"site", "device"}
+        (message,) = channel["messages"].values()
+        if "$ref" in message:
+            message = _pointer(asyncapi, urldefrag(message["$ref"]).fragment)
+        assert message["payload"]["$ref"] == f"./schemas/{kind}.schema.json"
+
+
+def test_asyncapi_refs_resolve(asyncapi):
+    refs = list(_refs(asyncapi))
+    assert refs
+    for where, ref in refs:
+        target, fragment = urldefrag(ref)
+        if not target:
+            _pointer(asyncapi, fragment)  # raises when the internal reference is dangling
+            continue
+        assert "://" not in target, f"{where}: external URL {ref}"
+        file = (mqtt_schemas.ASYNCAPI_FILE.parent / target).resolve()
+        assert file.is_file(), f"{where}: {ref} does not exist"
+        if file.name.endswith(".schema.json"):
+            doc = json.loads(file.read_text(encoding="utf-8"))
+            assert doc["$id"] == mqtt_schemas.schema_uri(file.name.removesuffix(".schema.json"))
+            if fragment:
+                _pointer(doc, fragment)
+
+
+def test_asyncapi_qos_and_retain(asyncapi):
+    retained = {"status", "config"}
+    direction = {"event": "receive", "status": "receive", "ack": "send", "config": "send", "cmd": "send"}
+    seen = set()
+    for name, op in asyncapi["operations"].items():
+        channel = _pointer(asyncapi, urldefrag(op["channel"]["$ref"]).fragment)
+        kind = _kind(channel["address"])
+        seen.add(kind)
+        assert op["action"] == direction[kind], name
+        binding = op["bindings"]["mqtt"]
+        assert binding["qos"] == 1, name
+        assert binding["retain"] is (kind in retained), name
+    assert seen == set(mqtt_schemas.KINDS)
+
+
+def test_asyncapi_examples_match_the_schemas(asyncapi, contract: Contract, py_validators):
+    """The inline examples are real messages: both validators accept them."""
+    count = 0
+    for name, channel in asyncapi["channels"].items():
+        kind = _kind(channel["address"])
+        for message in channel["messages"].values():
+            if "$ref" in message:
+                message = _pointer(asyncapi, urldefrag(message["$ref"]).fragment)
+            for example in message.get("examples", []):
+                body = example["payload"]
+                errors = [e.message for e in py_validators[kind].iter_errors(body)]
+                assert not errors, (name, example.get("name"), errors)
+                device = body.get("device", "btn-01")
+                contract.parse(mqtt_schemas.topic(SITE, device, kind), json.dumps(body).encode())
+                count += 1
+    assert count >= len(mqtt_schemas.KINDS)
+
+
+# ---------------------------------------------------------------- Contract
+
+
+def test_contract_compiles_schemas_once(monkeypatch):
+    contract = Contract(site=SITE)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("schemas loaded or compiled after construction")
+
+    monkeypatch.setattr(mqtt_schemas, "schemas", boom)
+    monkeypatch.setattr("edge_hub.contract.jsonschema_rs.validator_for", boom)
+    for _ in range(200):
+        for path in VALID:
+            contract.parse(*mqtt_schemas.load_example(path)[:2])
+    for path in INVALID:
+        topic, raw, _ = mqtt_schemas.load_example(path)
+        with pytest.raises(ContractError):
+            contract.parse(topic, raw)
+
+
+def test_contract_without_site_accepts_any_site():
+    topic, raw, _ = mqtt_schemas.load_example(MINIMAL_PRESS)
+    message = Contract().parse(topic.replace(f"/{SITE}/", "/office-2/"), raw)
+    assert message.site == "office-2"
+
+
+def test_hub_rejects_ids_with_a_trailing_newline(contract: Contract):
+    """Python's re lets '$' match before a final newline, so the pure-Python jsonschema accepts
+    "btn-01\\n" as an id; the hub's jsonschema_rs does not. The hub is the one that counts."""
+    topic, raw, _ = mqtt_schemas.load_example(MINIMAL_PRESS)
+    body = json.loads(raw)
+    body["device"] = body["device"] + "\n"
+    with pytest.raises(ContractError) as excinfo:
+        contract.parse(topic, json.dumps(body).encode())
+    assert excinfo.value.reason == "schema"
+
+
+@pytest.mark.parametrize("bad_type", [["press"], {"name": "press"}], ids=["list", "object"])
+def test_event_type_of_wrong_json_type_is_unknown_type(contract: Contract, bad_type):
+    topic, raw, _ = mqtt_schemas.load_example(MINIMAL_PRESS)
+    body = {**json.loads(raw), "type": bad_type}
+    with pytest.raises(ContractError) as excinfo:
+        contract.parse(topic, json.dumps(body).encode())
+    assert excinfo.value.reason == "unknown_type"
