@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     listen: str = Field("127.0.0.1:8080", description="HOST:PORT of the web page and API")
     batch_size: int = Field(500, ge=1, le=10000, description="Commit after this many messages ...")
     batch_ms: int = Field(50, ge=1, le=3_600_000, description="... or this many ms after the first, if sooner")
-    max_payload: int = Field(4096, ge=256, le=1048576, description="Larger payloads are quarantined")
+    max_payload: int = Field(4096, ge=256, le=1_048_576, description="Quarantine larger payloads")
     max_outstanding: int = Field(
         1000, ge=1, le=60000, description="QoS 1 acks the hub keeps in flight (paho refuses past 65,535)"
     )

@@ -235,6 +235,7 @@ class HubProcess:
         self.broker = broker
         self.db = directory / "hub.db"
         self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.args = [
             sys.executable, "-m", "edge_hub.cli", "run", "--site", SITE, "--mqtt-url", broker.url,
