@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     broker_port: int = Field(0, ge=0, le=65535, description="Embedded broker port (0 = any free port)")
     listen: str = Field("127.0.0.1:8080", description="HOST:PORT of the web page and API")
     batch_size: int = Field(500, ge=1, le=10000, description="Commit after this many messages ...")
-    batch_ms: int = Field(50, ge=1, le=3_600_000, description="... or this many ms after the first, if sooner")
+    batch_ms: int = Field(50, ge=1, le=3_600_000, description="... or T ms after the first")
     max_payload: int = Field(4096, ge=256, le=1_048_576, description="Quarantine larger payloads")
     max_outstanding: int = Field(
         1000, ge=1, le=60000, description="QoS 1 acks the hub keeps in flight (paho refuses past 65,535)"
