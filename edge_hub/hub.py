@@ -31,6 +31,7 @@ def port_free(host: str, port: int) -> bool:
             return False
     return True
 
+
 INGEST_RESTART_S = 1.0
 
 

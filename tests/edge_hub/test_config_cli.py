@@ -1,0 +1,106 @@
+"""Settings precedence (CLI > env > TOML > defaults), clear errors, and the CLI commands."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edge_hub.broker import find_mosquitto
+from edge_hub.cli import cli
+from edge_hub.config import load_settings
+from edge_hub.errors import ConfigError
+from tests.helpers import DeviceClient, free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_settings_precedence(tmp_path, monkeypatch):
+    toml = tmp_path / "hub.toml"
+    toml.write_text('[hub]\nsite = "branch-7"\nbatch_size = 100\nbatch_ms = 30\nlisten = "0.0.0.0:9000"\n')
+    monkeypatch.setenv("OTK_BATCH_MS", "20")
+    settings = load_settings(toml, batch_size=7, db=None)
+    assert (settings.site, settings.batch_size, settings.batch_ms) == ("branch-7", 7, 20)
+    assert settings.listen_host_port == ("0.0.0.0", 9000)
+    assert settings.db_path == Path("otklik-data/hub.db")
+    assert settings.mqtt_client_id == "otklik-hub-branch-7"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"site": "Office 1"}, "site"),
+        ({"mqtt_url": "http://x"}, "mqtt_url"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"nonsense": 1}, "nonsense"),
+    ],
+)
+def test_bad_settings_give_a_clear_error(overrides, message, monkeypatch):
+    monkeypatch.delenv("OTK_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(**overrides)
+
+
+def test_bad_toml_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("site = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(bad)
+
+
+def test_cli_run_with_bad_flag_exits_2_with_one_sentence():
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_hub.cli", "run", "--site", "BAD SITE"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "edge-hub: invalid settings: site" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_mosquitto_config_is_lossless_and_enforces_credentials_and_acl(tmp_path):
+    port = free_port()
+    result = CliRunner().invoke(
+        cli, ["mosquitto-config", "--dir", str(tmp_path), "--port", str(port), "--device", "btn-01=s3cret",
+              "--device", "btn-02", "--inflight", "1000"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    conf = (tmp_path / "mosquitto.conf").read_text()
+    for line in (
+        "persistence true", "autosave_interval 1", "max_queued_messages 0", "persistent_client_expiration 7d",
+        "max_inflight_messages 1000", "allow_anonymous false", f"listener {port} 127.0.0.1",
+    ):  # fmt: skip
+        assert f"\n{line}\n" in conf
+    assert "pattern write otk/v1/office-1/%u/event" in (tmp_path / "acl").read_text()
+    passwd = (tmp_path / "passwd").read_text()
+    assert "btn-01:$7$" in passwd and "s3cret" not in passwd  # hashed
+    assert "btn-01\ts3cret" in result.output and "btn-02\t" in result.output
+    proc = subprocess.Popen([find_mosquitto(), "-c", str(tmp_path / "mosquitto.conf")])
+    try:
+        wait_for_port("127.0.0.1", port, 10, proc)
+
+        class _Broker:
+            def __init__(self):
+                self.port = port
+
+            def creds(self, user):
+                return {"btn-01": ("btn-01", "s3cret"), "wrong": ("btn-01", "nope")}[user]
+
+        DeviceClient(_Broker(), "btn-01").close()
+        with pytest.raises(AssertionError, match="could not connect"):
+            DeviceClient(_Broker(), "btn-01", user="wrong")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_mosquitto_config_rejects_a_bad_device_id(tmp_path):
+    result = CliRunner().invoke(cli, ["mosquitto-config", "--dir", str(tmp_path), "--device", "Bad Id"])
+    assert result.exit_code == 2 and "not a device id" in result.output
+
+
+def test_every_cli_command_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    for name in cli.commands:
+        assert f"edge-hub {name}" in readme, f"edge-hub {name} is not documented in README.md"
