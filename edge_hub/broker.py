@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -64,6 +65,7 @@ max_inflight_messages {inflight}
 max_inflight_bytes 0
 max_packet_size {max_packet}
 
+pid_file {pid}
 log_dest file {log}
 log_type error
 log_type warning
@@ -116,6 +118,18 @@ class BrokerFiles:
     @property
     def log(self) -> Path:
         return self.directory / "mosquitto.log"
+
+    @property
+    def pid(self) -> Path:
+        return self.directory / "mosquitto.pid"
+
+    def reload(self) -> bool:
+        """Make a running Mosquitto re-read passwords and ACL (SIGHUP); False if none runs."""
+        try:
+            os.kill(int(self.pid.read_text().strip()), signal.SIGHUP)
+        except (OSError, ValueError):
+            return False
+        return True
 
     def hub_password(self) -> str:
         """The hub's own broker password, created on first use (file mode 0600)."""
@@ -198,6 +212,7 @@ def write_mosquitto_config(
             inflight=inflight,
             max_packet=MAX_PACKET,
             log=files.log,
+            pid=files.pid,
         )
     )
     files.acl.write_text(_ACL.format(site=site, hub=HUB_USER))
@@ -264,8 +279,7 @@ class EmbeddedBroker:
         if self.kind != "mosquitto":
             return password or ""
         password = set_password(self.files, device, password)
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(1)  # SIGHUP: reload the password file and ACL
+        self.files.reload()
         return password
 
     def start(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -162,6 +163,39 @@ def mosquitto_config(directory: Path, site: str, port: int, bind: str, inflight:
     click.echo(f"run: mosquitto -c {files.conf}")
     for user, password in passwords.items():
         click.echo(f"{user}\t{password}")
+
+
+@cli.group()
+def device() -> None:
+    """Device credentials at this hub's embedded broker. / Учётные данные устройств."""
+
+
+@device.command("add")
+@click.argument("device_id")
+@click.option("--password", help="The device's password (generated when omitted)")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="The hub's data folder")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML settings file")
+def device_add(device_id: str, password: str | None, data_dir: Path | None, config_file: str | None) -> None:
+    """Give DEVICE_ID broker credentials (username = device id) and print them for provisioning.
+
+    A running embedded broker picks them up at once.
+    """
+    from edge_hub.broker import BrokerFiles, set_password
+    from edge_hub.config import ID_PATTERN
+
+    if not re.match(ID_PATTERN, device_id):
+        raise click.BadParameter(
+            f"{device_id!r} is not a device id (a-z, 0-9, - and _)", param_hint="DEVICE_ID"
+        )
+    settings = _load({"config_file": config_file, "data_dir": data_dir})
+    files = BrokerFiles((settings.data_dir / "broker").resolve())
+    password = set_password(files, device_id, password)
+    reloaded = files.reload()
+    click.echo(f"{device_id}\t{password}")
+    click.echo(
+        "the running broker reloaded its credentials" if reloaded else "used at the next start of the hub",
+        err=True,
+    )
 
 
 def main() -> None:

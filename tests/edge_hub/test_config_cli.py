@@ -104,3 +104,29 @@ def test_every_cli_command_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     for name in cli.commands:
         assert f"edge-hub {name}" in readme, f"edge-hub {name} is not documented in README.md"
+
+
+def test_device_add_reaches_the_running_embedded_broker(tmp_path):
+    from edge_hub.hub import Hub
+
+    settings = load_settings(data_dir=tmp_path, listen=f"127.0.0.1:{free_port()}")
+    hub = Hub(settings)
+    hub.start()
+    try:
+        assert hub.broker.kind == "mosquitto"
+        result = CliRunner().invoke(cli, ["device", "add", "btn-30", "--data-dir", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        device_id, password = result.stdout.strip().split("\t")
+        assert "reloaded" in result.output
+
+        class _Embedded:
+            port = hub.broker.port
+
+            def creds(self, user):
+                return device_id, password
+
+        DeviceClient(_Embedded(), "btn-30").close()  # connects with the printed password
+        bad = CliRunner().invoke(cli, ["device", "add", "BTN 30", "--data-dir", str(tmp_path)])
+        assert bad.exit_code == 2 and "not a device id" in bad.output
+    finally:
+        hub.stop()
