@@ -9,6 +9,7 @@ at a crash are not resent); there only the devices' outbox with end-to-end acks 
 
 from __future__ import annotations
 
+import ctypes
 import getpass
 import logging
 import os
@@ -141,6 +142,16 @@ class BrokerFiles:
         with os.fdopen(fd, "w") as fh:
             fh.write(password + "\n")
         return password
+
+
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): get SIGTERM when the hub's spawning thread dies."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def find_mosquitto() -> str | None:
@@ -331,8 +342,15 @@ class EmbeddedBroker:
 
     def _spawn(self) -> None:
         log = open(self.files.directory / f"{self.kind}.stderr.log", "ab")  # noqa: SIM115
+        # Own session: a Ctrl-C in the terminal reaches the hub, which stops the broker in order.
+        # Parent-death signal: if the hub is killed outright, the broker goes too.
         self._proc = subprocess.Popen(
-            self._command(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+            self._command(),
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
 import time
@@ -20,6 +21,10 @@ from edge_hub.runtime import Runtime
 from edge_hub.store import Store
 
 _LOGGER = logging.getLogger(__name__)
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def port_free(host: str, port: int) -> bool:
@@ -115,6 +120,9 @@ class Hub:
         config = uvicorn.Config(
             create_app(self.runtime), host=host, port=port, log_level="warning", access_log=False
         )
+        # uvicorn re-raises SIGTERM after its graceful shutdown; with the default action that
+        # would kill the process before the broker and ingest are stopped below.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             uvicorn.Server(config).run()
         finally:
