@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -92,6 +93,10 @@ class Hub:
             max_outstanding=s.max_outstanding,
         )
         self.runtime = Runtime(s.site, s.db_path, str(address), self.ingestor, self.broker)
+        # Start-up leaves tens of thousands of long-lived objects (FastAPI, pydantic); keep the
+        # garbage collector from walking them again and again during ingest.
+        gc.collect()
+        gc.freeze()
         self._thread = threading.Thread(target=self._run_ingest, name="ingest", daemon=True)
         self._thread.start()
 

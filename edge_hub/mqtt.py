@@ -11,10 +11,13 @@ the rest in its own backlog until PUBACKs free slots.
 from __future__ import annotations
 
 import logging
+import select
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
@@ -30,9 +33,8 @@ RECONNECT_MAX_S = 10.0
 PAHO_MID_LIMIT = 65535
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """A message as it came off the wire, before the contract check."""
+class Incoming(NamedTuple):
+    """A message as it came off the wire, before the contract check (a tuple: one is made per message)."""
 
     topic: str
     payload: bytes
@@ -120,8 +122,8 @@ class MqttConnection:
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
         client.on_publish = self._handle_publish
-        client.on_subscribe = None
-        client.enable_logger(_LOGGER)
+        if _LOGGER.isEnabledFor(logging.DEBUG):  # paho logs every packet: costly at full rate
+            client.enable_logger(_LOGGER)
         self._client = client
         client.connect_async(address.host, address.port, KEEPALIVE_S)
 
@@ -133,6 +135,11 @@ class MqttConnection:
             return
         self.connected = True
         self._backoff = RECONNECT_MIN_S
+        # paho leaves Nagle on: a PUBACK followed by a small ack would wait ~40 ms for the
+        # broker's delayed ACK of the first packet.
+        sock = client.socket()
+        if sock is not None and hasattr(sock, "setsockopt"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         _LOGGER.info("connected to %s (session present: %s)", self.address, flags.session_present)
         if self._subscriptions and not flags.session_present:
             client.subscribe(list(self._subscriptions))
@@ -156,14 +163,20 @@ class MqttConnection:
     # --- driving -----------------------------------------------------------------------------
 
     def loop(self, timeout: float) -> None:
-        """Handle network traffic for up to ``timeout`` seconds; reconnect when it is time."""
-        if self._client.socket() is None:
+        """Handle network traffic for up to ``timeout`` seconds; reconnect when it is time.
+
+        Uses paho's external-loop calls (read / write / misc) on our own select(): paho's
+        ``Client.loop()`` adds a wake-up socket pair written to on every queued packet.
+        """
+        client = self._client
+        sock = client.socket()
+        if sock is None:
             now = time.monotonic()
             if now < self._next_try:
                 time.sleep(min(timeout, self._next_try - now))
                 return
             try:
-                self._client.reconnect()
+                client.reconnect()
             except (OSError, ValueError) as exc:
                 self._next_try = now + self._backoff
                 _LOGGER.warning(
@@ -171,9 +184,18 @@ class MqttConnection:
                 )
                 self._backoff = min(self._backoff * 2, RECONNECT_MAX_S)
                 return
-        rc = self._client.loop(timeout)
-        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS and self._client.socket() is not None:
-            self._client.disconnect()
+            sock = client.socket()
+            if sock is None:
+                return
+        try:
+            readable, _, _ = select.select([sock], [sock] if client.want_write() else [], [], timeout)
+        except (OSError, ValueError):  # the socket was closed under us
+            readable = []
+        if readable:
+            client.loop_read()
+        if client.socket() is not None and client.want_write():
+            client.loop_write()
+        client.loop_misc()
         self._drain_backlog()
 
     def ack(self, mid: int, qos: int) -> None:

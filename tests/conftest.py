@@ -7,7 +7,7 @@ import pytest
 
 from edge_hub.config import load_settings
 from edge_hub.hub import Hub
-from tests.helpers import SITE, Broker, free_port, wait_until
+from tests.helpers import SITE, Broker, HubProcess, free_port, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -64,3 +64,18 @@ def make_hub(tmp_path, broker):
 @pytest.fixture
 def hub(make_hub):
     return make_hub()
+
+
+@pytest.fixture
+def hub_process(tmp_path, broker):
+    """Start ``edge-hub run`` child processes; all are stopped at teardown, even after a failure."""
+    procs: list[HubProcess] = []
+
+    def make(**kwargs) -> HubProcess:
+        proc = HubProcess(broker, tmp_path / f"hub{len(procs)}", **kwargs)
+        procs.append(proc)
+        return proc.start()
+
+    yield make
+    for proc in procs:
+        proc.stop()

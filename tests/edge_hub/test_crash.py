@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import time
 
-from tests.helpers import DEVICES, DeviceClient, HubProcess, db_rows, event_count, press, wait_until
+from tests.helpers import DEVICES, DeviceClient, db_rows, event_count, press, wait_until
 
 N_EVENTS = 20_000
 
@@ -14,8 +14,8 @@ def _identities(db) -> list[tuple[str, int, int]]:
     return db_rows(db, "SELECT device, boot, seq FROM events")
 
 
-def test_hub_sigkill_mid_stream_stores_every_event_exactly_once(broker, tmp_path):
-    hub = HubProcess(broker, tmp_path / "hub").start()
+def test_hub_sigkill_mid_stream_stores_every_event_exactly_once(broker, hub_process):
+    hub = hub_process()
     devices = [DeviceClient(broker, d) for d in DEVICES[:10]]
     killed_at = None
     for i in range(N_EVENTS):
@@ -32,14 +32,13 @@ def test_hub_sigkill_mid_stream_stores_every_event_exactly_once(broker, tmp_path
     expected = {(DEVICES[i % 10], 1, i // 10 + 1) for i in range(N_EVENTS)}
     assert len(ids) == N_EVENTS and set(ids) == expected
     assert 0 < killed_at < N_EVENTS, "the kill must land mid-stream"
-    hub.stop()
     for device in devices:
         device.close()
 
 
-def test_broker_sigkill_loses_nothing_the_hub_had_not_yet_received(broker, tmp_path):
+def test_broker_sigkill_loses_nothing_the_hub_had_not_yet_received(broker, hub_process):
     """Events queued in Mosquitto for a stalled hub survive a broker SIGKILL (persistence, autosave 1 s)."""
-    hub = HubProcess(broker, tmp_path / "hub").start()
+    hub = hub_process()
     device = DeviceClient(broker, "btn-01", client_id="btn-01-persistent", clean_session=False)
     for seq in range(1, 5001):
         device.send(press("btn-01", boot=1, seq=seq))
@@ -56,13 +55,12 @@ def test_broker_sigkill_loses_nothing_the_hub_had_not_yet_received(broker, tmp_p
     wait_until(lambda: event_count(hub.db) >= N_EVENTS, 120, "every queued event after the broker restart")
     time.sleep(0.5)
     assert sorted(seq for _, _, seq in _identities(hub.db)) == list(range(1, N_EVENTS + 1))
-    hub.stop()
     device.close()
 
 
-def test_broker_sigkill_mid_stream_with_device_outbox_stores_everything_once(broker, tmp_path):
+def test_broker_sigkill_mid_stream_with_device_outbox_stores_everything_once(broker, hub_process):
     """The end-to-end promise: a device resends what the hub has not acked, across a broker crash."""
-    hub = HubProcess(broker, tmp_path / "hub").start()
+    hub = hub_process()
     device = DeviceClient(broker, "btn-02", client_id="btn-02-persistent", clean_session=False)
     total = 6000
     for seq in range(1, total + 1):
@@ -77,5 +75,4 @@ def test_broker_sigkill_mid_stream_with_device_outbox_stores_everything_once(bro
         device.resend_unacked()  # what a firmware outbox does for events not acked in time
     assert not device.outbox, f"{len(device.outbox)} events never acked"
     assert sorted(seq for _, _, seq in _identities(hub.db)) == list(range(1, total + 1))
-    hub.stop()
     device.close()
