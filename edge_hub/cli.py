@@ -109,10 +109,8 @@ def demo(n_devices: int, rate: float, **options) -> None:
         "Ctrl-C stops / остановка.\n",
         err=True,
     )
-    try:
-        hub.serve()
-    finally:
-        simulation.stop()
+    hub.before_stop.append(simulation.stop)
+    hub.serve()
 
 
 @cli.command("mosquitto-config")

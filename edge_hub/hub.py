@@ -8,6 +8,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import uvicorn
 
@@ -51,6 +52,8 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.runtime: Runtime | None = None
+        #: Called first by stop(), e.g. to stop simulated devices while the broker still runs.
+        self.before_stop: list[Callable[[], None]] = []
 
     def start(self) -> None:
         s = self.settings
@@ -134,6 +137,9 @@ class Hub:
             self.stop()
 
     def stop(self) -> None:
+        for callback in self.before_stop:
+            callback()
+        self.before_stop.clear()
         self._stopping.set()
         if self.ingestor is not None:
             self.ingestor.stop()

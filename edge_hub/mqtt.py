@@ -241,6 +241,6 @@ class MqttConnection:
 
     def close(self) -> None:
         """Disconnect cleanly (a clean disconnect suppresses the will)."""
+        self.connected = False  # a disconnect we asked for is not worth a warning
         if self._client.socket() is not None:
             self._client.disconnect()  # paho writes the DISCONNECT packet and closes the socket
-        self.connected = False
