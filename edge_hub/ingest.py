@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 
@@ -51,7 +51,6 @@ class IngestStats:
     commit_errors: int = 0
     last_commit_at: int | None = None  # ms since the epoch
     last_batch_latency_ms: int | None = None  # first receipt -> commit, last batch
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 def event_row(msg: Message, raw: bytes, received_at: int) -> tuple:
@@ -151,10 +150,18 @@ class Ingestor:
         if not batch:
             return
         try:
-            acks = self.process(batch)
-        except sqlite3.Error:
-            # Nothing is acked, so the broker still owes us the batch: drop the connection,
-            # and it redelivers everything after the reconnect.
+            try:
+                acks = self.process(batch)
+            except sqlite3.OperationalError:
+                raise
+            except Exception:
+                # One message the contract let through still broke the batch (a bug). Store the
+                # rest one by one and quarantine the culprit, so it cannot stop ingest.
+                _LOGGER.exception("batch of %d messages failed; retrying them one at a time", len(batch))
+                acks = self._process_singly(batch)
+        except sqlite3.OperationalError:
+            # The database itself failed (disk full, I/O, lock). Nothing is acked, so the broker
+            # still owes us the batch: drop the connection and it redelivers after the reconnect.
             self.stats.commit_errors += 1
             _LOGGER.exception("commit of %d messages failed; reconnecting to get them again", len(batch))
             self.conn.close()
@@ -169,6 +176,22 @@ class Ingestor:
             for start in range(0, len(seqs), ACK_MAX_SEQS):
                 body = {"v": 1, "device": device, "boot": boot, "seqs": seqs[start : start + ACK_MAX_SEQS]}
                 conn.publish(topic, orjson.dumps(body), qos=1)
+
+    def _process_singly(self, batch: list[Incoming]) -> dict[tuple[str, int], list[int]]:
+        acks: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for incoming in batch:
+            try:
+                for key, seqs in self.process([incoming]).items():
+                    acks[key] += seqs
+            except sqlite3.OperationalError:
+                raise
+            except Exception as exc:
+                row = quarantine_row(
+                    incoming.received_at, incoming.topic, "internal", repr(exc), incoming.payload
+                )
+                self.store.commit_batch((), [row])
+                self.stats.quarantined += 1
+        return acks
 
     def process(self, batch: list[Incoming]) -> dict[tuple[str, int], list[int]]:
         """Check and commit one batch; return the end-to-end acks owed, by (device, boot)."""

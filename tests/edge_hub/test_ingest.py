@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import orjson
@@ -156,4 +157,43 @@ def test_invalid_messages_through_the_broker_do_not_stop_valid_traffic(hub, brok
     )
     assert event_count(db) == len(examples)
     injector.close()
+    device.close()
+
+
+@pytest.mark.allow_logged_exceptions
+def test_a_message_that_breaks_storage_is_quarantined_and_the_rest_stored(hub, broker):
+    """A real SQLite trigger rejects seq 13, as a storage bug would: the batch is retried singly."""
+    db = hub.settings.db_path
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.seq = 13 "
+        "BEGIN SELECT RAISE(ABORT, 'poison'); END"
+    )
+    conn.commit()
+    conn.close()
+    device = DeviceClient(broker, "btn-11")
+    for seq in range(1, 21):
+        device.send(press("btn-11", seq=seq))
+    device.wait_acked({(1, s) for s in range(1, 21) if s != 13})
+    assert sorted(s for (s,) in db_rows(db, "SELECT seq FROM events")) == [s for s in range(1, 21) if s != 13]
+    ((reason, detail),) = db_rows(db, "SELECT reason, detail FROM quarantine")
+    assert reason == "internal" and "poison" in detail
+    device.close()
+
+
+@pytest.mark.allow_logged_exceptions
+def test_a_locked_database_loses_nothing(make_hub, broker):
+    """The database stays locked past the busy timeout: the batch is redelivered and stored later."""
+    hub = make_hub()
+    db = hub.settings.db_path
+    locker = sqlite3.connect(db, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    device = DeviceClient(broker, "btn-12")
+    for seq in range(1, 11):
+        device.send(press("btn-12", seq=seq))
+    wait_until(lambda: hub.ingestor.stats.commit_errors >= 1, 20, "the commit to fail on the lock")
+    locker.execute("ROLLBACK")
+    locker.close()
+    device.wait_acked({(1, s) for s in range(1, 11)}, timeout=30)
+    assert sorted(s for (s,) in db_rows(db, "SELECT seq FROM events")) == list(range(1, 11))
     device.close()
