@@ -1,0 +1,176 @@
+# Stub of MicroPython's `machine` for the Unix port and CPython: scripted pin levels.
+# See README.md beside this file. Only the hardware edge is stubbed; everything above is real.
+import os
+import sys
+
+try:
+    from time import ticks_diff, ticks_ms
+except ImportError:
+    import time as _t
+
+    def ticks_ms():
+        return int(_t.monotonic() * 1000) & ((1 << 30) - 1)
+
+    def ticks_diff(a, b):
+        half = 1 << 29
+        return ((a - b + half) & ((1 << 30) - 1)) - half
+
+
+try:
+    import asyncio
+except ImportError:
+    import uasyncio as asyncio
+
+_pins = {}
+_script = None
+
+
+def _env(name, default=None):
+    try:
+        return os.getenv(name) or default
+    except AttributeError:  # old Unix ports
+        import uos
+
+        return uos.getenv(name) or default
+
+
+class _Script:
+    """Replays `T_MS PIN LEVEL` lines from OTK_PIN_SCRIPT, following the file as it grows."""
+
+    POLL_MS = 2
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = 0
+        self.queue = []
+        self.start = ticks_ms()
+        asyncio.create_task(self._run())
+
+    def _read_new(self):
+        try:
+            with open(self.path) as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except OSError:
+            return
+        end = data.rfind("\n") + 1
+        self.offset += len(data[:end].encode())
+        for line in data[:end].split("\n"):
+            parts = line.split()
+            if len(parts) == 3 and not line.startswith("#"):
+                self.queue.append((int(parts[0]), int(parts[1]), int(parts[2])))
+        self.queue.sort()
+
+    async def _run(self):
+        while True:
+            self._read_new()
+            now = ticks_diff(ticks_ms(), self.start)
+            while self.queue and self.queue[0][0] <= now:
+                _, pin_id, level = self.queue.pop(0)
+                pin = _pins.get(pin_id)
+                if pin is not None:
+                    pin._set(level)
+            await asyncio.sleep(self.POLL_MS / 1000)
+
+
+class Pin:
+    IN = 0
+    OUT = 1
+    PULL_UP = 1
+    PULL_DOWN = 2
+    IRQ_FALLING = 4
+    IRQ_RISING = 8
+
+    def __init__(self, pin_id, mode=-1, pull=-1, value=None):
+        self.id = pin_id
+        self.mode = mode
+        self._level = 1 if pull == Pin.PULL_UP else 0
+        if value is not None:
+            self._level = value
+        self._handler = None
+        self._trigger = 0
+        _pins[pin_id] = self
+
+    def value(self, level=None):
+        if level is None:
+            return self._level
+        self._level = 1 if level else 0
+        log = _env("OTK_PIN_LOG")
+        if log:
+            with open(log, "a") as fh:
+                fh.write("%d %s %d\n" % (ticks_ms(), self.id, self._level))
+        return None
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def __call__(self, level=None):
+        return self.value(level)
+
+    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING):
+        global _script
+        self._handler = handler
+        self._trigger = trigger
+        path = _env("OTK_PIN_SCRIPT")
+        if path and _script is None:
+            _script = _Script(path)
+
+    def _set(self, level):
+        old, self._level = self._level, level
+        if self._handler is None or old == level:
+            return
+        edge = Pin.IRQ_RISING if level else Pin.IRQ_FALLING
+        if self._trigger & edge:
+            self._handler(self)
+
+
+class ADC:
+    ATTN_11DB = 3
+
+    def __init__(self, pin, atten=None):
+        self.pin = pin.id if isinstance(pin, Pin) else pin
+
+    def read_u16(self):
+        return int(_env("OTK_ADC_%s" % self.pin, "40000"))
+
+
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+
+
+def reset_cause():
+    return int(_env("OTK_RESET_CAUSE", str(PWRON_RESET)))
+
+
+def unique_id():
+    return b"\x00\x00\x00\x00\x00\x01"
+
+
+def freq():
+    return 160000000
+
+
+def reset():
+    sys.exit(99)  # the test harness restarts the "device"
+
+
+def deepsleep(ms=0):
+    sys.exit(98)
+
+
+def lightsleep(ms=0):
+    pass
+
+
+class WDT:
+    def __init__(self, id=0, timeout=5000):
+        self.timeout = timeout
+
+    def feed(self):
+        pass
