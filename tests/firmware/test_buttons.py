@@ -1,0 +1,69 @@
+"""Debounced buttons and the lockout rule, on the real MicroPython with scripted (stubbed) pins."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.firmware.upy import FIRMWARE, run_micropython
+
+SCRIPT = """
+import asyncio, json, machine
+from buttons import Buttons
+presses = []
+async def main():
+    pins = [machine.Pin(i, machine.Pin.IN, machine.Pin.PULL_UP) for i in (1, 2, 3)]
+    b = Buttons(pins, lambda i, up, rep: presses.append((i, up, rep)), lockout_ms=LOCKOUT)
+    asyncio.create_task(b.run())
+    await asyncio.sleep(SECONDS)
+    print(json.dumps(presses))
+asyncio.run(main())
+"""
+
+
+def run(tmp_path, levels: str, *, lockout: int = 500, seconds: float = 1.0, interpreter: str = "micropython"):
+    script = tmp_path / "pins.txt"
+    script.write_text(levels)
+    code = SCRIPT.replace("LOCKOUT", str(lockout)).replace("SECONDS", str(seconds))
+    env = {"OTK_PIN_SCRIPT": str(script)}
+    if interpreter == "micropython":
+        result = run_micropython(code, env=env)
+    else:
+        path = ":".join(str(FIRMWARE / d) for d in ("stubs", "lib", "button"))
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={"PYTHONPATH": path, **env},
+        )
+    assert result.returncode == 0, result.stderr
+    return [tuple(p) for p in json.loads(result.stdout)]
+
+
+@pytest.mark.parametrize("interpreter", ["micropython", "cpython"])
+def test_contact_bounce_yields_one_press(tmp_path, interpreter):
+    # press with 4 ms of bounce, release with bounce: one press of button 1
+    levels = "100 1 0\n101 1 1\n102 1 0\n103 1 1\n104 1 0\n300 1 1\n302 1 0\n303 1 1\n"
+    presses = run(tmp_path, levels, interpreter=interpreter)
+    assert [(i, rep) for i, _, rep in presses] == [(1, False)]
+    assert 90 <= presses[0][1] <= 200, "the press time is the first edge, not the end of the debounce"
+
+
+def test_a_held_button_presses_once(tmp_path):
+    presses = run(tmp_path, "100 2 0\n900 2 1\n", seconds=1.2)
+    assert [(i, rep) for i, _, rep in presses] == [(2, False)]
+
+
+def test_presses_inside_the_lockout_are_flagged_as_repeats(tmp_path):
+    levels = "100 1 0\n200 1 1\n400 2 0\n450 2 1\n700 2 0\n750 2 1\n1500 3 0\n1550 3 1\n"
+    presses = run(tmp_path, levels, lockout=500, seconds=1.8)
+    # 400 is 300 ms after 100: repeat; 700 is 300 ms after 400: repeat; 1500 is 800 ms later: not
+    assert [(i, rep) for i, _, rep in presses] == [(1, False), (2, True), (2, True), (3, False)]
+
+
+def test_a_glitch_shorter_than_the_debounce_is_not_a_press(tmp_path):
+    assert run(tmp_path, "100 3 0\n110 3 1\n") == []
