@@ -59,9 +59,10 @@ def test_a_held_button_presses_once(tmp_path):
 
 
 def test_presses_inside_the_lockout_are_flagged_as_repeats(tmp_path):
-    levels = "100 1 0\n200 1 1\n400 2 0\n450 2 1\n700 2 0\n750 2 1\n1500 3 0\n1550 3 1\n"
-    presses = run(tmp_path, levels, lockout=500, seconds=1.8)
-    # 400 is 300 ms after 100: repeat; 700 is 300 ms after 400: repeat; 1500 is 800 ms later: not
+    # presses last 150 ms, as a person's do (well above the 50 ms debounce)
+    levels = "100 1 0\n250 1 1\n400 2 0\n550 2 1\n800 2 0\n950 2 1\n1700 3 0\n1850 3 1\n"
+    presses = run(tmp_path, levels, lockout=500, seconds=2.2)
+    # 400 is 300 ms after 100: repeat; 800 is 400 ms after 400: repeat; 1700 is 900 ms later: not
     assert [(i, rep) for i, _, rep in presses] == [(1, False), (2, True), (2, True), (3, False)]
 
 
