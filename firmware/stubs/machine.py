@@ -55,10 +55,13 @@ class _Script:
             return
         end = data.rfind("\n") + 1
         self.offset += len(data[:end].encode())
+        now = ticks_diff(ticks_ms(), self.start)
         for line in data[:end].split("\n"):
             parts = line.split()
             if len(parts) == 3 and not line.startswith("#"):
-                self.queue.append((int(parts[0]), int(parts[1]), int(parts[2])))
+                # "+N": N ms after the line is read (tests press buttons while the device runs)
+                t = now + int(parts[0][1:]) if parts[0][0] == "+" else int(parts[0])
+                self.queue.append((t, int(parts[1]), int(parts[2])))
         self.queue.sort()
 
     async def _run(self):

@@ -1,0 +1,210 @@
+"""The real button-console firmware on the MicroPython Unix port, against the real Mosquitto and hub.
+
+Only the pins are stubbed (scripted levels, firmware/stubs/); everything from the debouncer to the
+flash outbox, the MQTT client and the hub's SQLite is the real thing.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+
+import orjson
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge_hub.contract import Contract
+from tests.firmware.upy import FIRMWARE, start_micropython
+from tests.helpers import SITE, db_rows, topic, wait_until
+
+
+class Console:
+    """One console: its flash folder, its pin script, and its MicroPython process."""
+
+    def __init__(self, directory, broker, device="btn-01", **provisioned):
+        self.directory = directory
+        self.flash = directory / "flash"
+        self.flash.mkdir(parents=True)
+        self.pins = directory / "pins.txt"
+        self.pins.write_text("")
+        self.device = device
+        settings = {
+            "device": device, "site": SITE, "broker_host": "127.0.0.1", "broker_port": broker.port,
+            "broker_user": device, "broker_password": broker.passwords[device], **provisioned,
+        }  # fmt: skip
+        (self.flash / "device.json").write_text(json.dumps(settings))
+        self.proc = None
+        self.starts = 0
+
+    def start(self):
+        self.starts += 1
+        self.pins.write_text("")  # a new process replays the script from the top: start it clean
+        self.proc = start_micropython(
+            FIRMWARE / "button" / "main.py", str(self.flash),
+            env={"OTK_PIN_SCRIPT": str(self.pins)}, log=self.directory / f"device-{self.starts}.log",
+        )  # fmt: skip
+        time.sleep(0.5)  # the stub reads the pin script from its first irq() on
+        return self
+
+    def press(self, button: int, hold_ms: int = 150, bounce: bool = False):
+        lines = ["+0 {b} 0", "+2 {b} 1", "+4 {b} 0"] if bounce else ["+0 {b} 0"]
+        lines.append(f"+{hold_ms} {{b}} 1")
+        with open(self.pins, "a") as fh:
+            fh.write("".join(line.format(b=button) + "\n" for line in lines))
+        time.sleep((hold_ms + 100) / 1000)
+
+    def kill(self):
+        """A power cut: SIGKILL, nothing flushed beyond what the firmware already wrote."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def log(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.directory.glob("device-*.log")))
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
+
+@pytest.fixture
+def console(tmp_path, broker):
+    consoles = []
+
+    def make(**provisioned) -> Console:
+        c = Console(tmp_path / f"console{len(consoles)}", broker, **provisioned)
+        consoles.append(c)
+        return c
+
+    yield make
+    for c in consoles:
+        c.stop()
+
+
+class Tap:
+    """A paho subscriber (hub credentials) that records everything under the site."""
+
+    def __init__(self, broker):
+        self.messages = []
+        self.lock = threading.Lock()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="tap", protocol=paho.MQTTv311)
+        self.client.username_pw_set(*broker.hub_creds)
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"otk/v1/{SITE}/#", 1)
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, msg):
+        with self.lock:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def events(db):
+    return db_rows(
+        db, "SELECT boot, seq, json_extract(payload, '$.button'), value, repeat, ts FROM events ORDER BY boot, seq"
+    )
+
+
+def test_presses_reach_sqlite_exactly_once_and_every_payload_matches_the_contract(hub, broker, console):
+    tap = Tap(broker)
+    device = console(lockout_ms=0).start()
+    db = hub.settings.db_path
+    for button in (1, 2, 3, 4, 5):
+        device.press(button)
+    wait_until(lambda: len(events(db)) == 5, 20, f"5 presses in SQLite; device log:\n{device.log()}")
+    time.sleep(1.5)  # a resend or duplicate would land now
+    rows = events(db)
+    assert [(b, s, btn, v, r) for b, s, btn, v, r, _ in rows] == [(1, i, i, i, 0) for i in range(1, 6)]
+    assert hub.ingestor.stats.duplicates == 0
+    contract = Contract(site=SITE)
+    sent = [(t, p) for t, p in tap.messages if t.startswith(topic("btn-01", "")) and t.rsplit("/", 1)[1] in
+            ("event", "status")]  # fmt: skip
+    kinds = {contract.parse(t, p).kind for t, p in sent}  # raises if any payload breaks the contract
+    assert kinds == {"event", "status"}
+    tap.close()
+
+
+def test_contact_bounce_yields_one_press_and_repeats_inside_the_lockout_are_flagged(hub, console):
+    device = console(lockout_ms=2000).start()
+    device.press(2, bounce=True)
+    device.press(4)  # ~250 ms later: inside the 2 s lockout
+    time.sleep(2.2)
+    device.press(5)  # outside it
+    db = hub.settings.db_path
+    wait_until(lambda: len(events(db)) == 3, 20, f"3 presses; device log:\n{device.log()}")
+    assert [(btn, r) for _, _, btn, _, r, _ in events(db)] == [(2, 0), (4, 1), (5, 0)]
+    assert db_rows(db, "SELECT count(*) FROM quarantine") == [(0,)]
+
+
+def test_presses_during_a_broker_outage_arrive_afterwards_in_order_with_their_press_times(
+    hub, broker, console
+):
+    device = console(lockout_ms=0).start()
+    db = hub.settings.db_path
+    device.press(1)
+    wait_until(lambda: len(events(db)) == 1, 20, "the first press")
+    broker.stop()
+    pressed_at = []
+    for button in (2, 3, 4):
+        pressed_at.append(time.time() * 1000)
+        device.press(button)
+        time.sleep(0.5)
+    time.sleep(2)
+    broker.start()
+    wait_until(lambda: len(events(db)) == 4, 60, f"the queued presses; device log:\n{device.log()}")
+    rows = events(db)
+    assert [btn for _, _, btn, _, _, _ in rows] == [1, 2, 3, 4]
+    for (_, _, _, _, _, ts), when in zip(rows[1:], pressed_at, strict=True):
+        assert abs(ts - when) < 700, "the stored time is the press time, not the arrival time"
+    received = db_rows(db, "SELECT received_at - ts FROM events ORDER BY seq")
+    assert received[1][0] > 2000, "they did wait out the outage"
+
+
+def test_power_cut_with_unacked_events_loses_nothing_and_counts_nothing_twice(make_hub, console):
+    device = console(lockout_ms=0).start()
+    for button in (1, 2, 3):  # no hub yet: nobody acks, the events stay in the outbox
+        device.press(button)
+    time.sleep(1)
+    device.kill()
+    hub = make_hub()
+    db = hub.settings.db_path
+    assert events(db) == []
+    device.start()  # boots with a new boot counter and resends the outbox
+    wait_until(
+        lambda: len(events(db)) == 3, 30, f"the events from before the power cut; log:\n{device.log()}"
+    )
+    device.press(4)
+    wait_until(lambda: len(events(db)) == 4, 20, "a press after the reboot")
+    time.sleep(1.5)
+    assert [(b, s, btn) for b, s, btn, _, _, _ in events(db)] == [(1, 1, 1), (1, 2, 2), (1, 3, 3), (2, 1, 4)]
+
+
+def test_a_malformed_retained_config_is_rejected_and_the_last_good_one_kept(hub, broker, console):
+    device = console(lockout_ms=0).start()
+    publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="cfg", protocol=paho.MQTTv311)
+    publisher.username_pw_set(*broker.hub_creds)
+    publisher.connect("127.0.0.1", broker.port)
+    publisher.loop_start()
+    good = {"v": 1, "device": "btn-01", "rev": 1, "buttons": [10, 9, 8, 7, 6], "lockout_ms": 0}
+    publisher.publish(topic("btn-01", "config"), orjson.dumps(good), qos=1, retain=True).wait_for_publish(5)
+    db = hub.settings.db_path
+    wait_until(lambda: db_rows(db, "SELECT config_rev FROM devices") == [(1,)], 20, "config rev 1 applied")
+    device.press(1)
+    bad = {"v": 1, "device": "btn-01", "rev": 2, "buttons": [1, 2]}  # fewer than 3 buttons
+    publisher.publish(topic("btn-01", "config"), orjson.dumps(bad), qos=1, retain=True).wait_for_publish(5)
+    time.sleep(1)
+    device.press(1)
+    device.kill()  # after a reboot the bad retained config comes again, and is rejected again
+    device.start()
+    device.press(1)
+    wait_until(lambda: len(events(db)) == 3, 30, f"3 presses; device log:\n{device.log()}")
+    assert [v for _, _, _, v, _, _ in events(db)] == [10, 10, 10]
+    assert "config rejected" in device.log()
+    publisher.loop_stop()
+    publisher.disconnect()
