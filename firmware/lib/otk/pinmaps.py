@@ -4,33 +4,34 @@
 # Wiring diagrams: hardware/README.md.
 
 PINMAPS = {
-    # ESP32-C3 SuperMini / DevKitM-1: GPIO 0-10, 20, 21 usable; 2, 8, 9 are strapping pins.
+    # ESP32-C3 SuperMini / DevKitM-1. Only GPIO0-5 can wake a C3 from deep sleep, and GPIO2,
+    # 8 and 9 are strapping pins, so the buttons take 0, 1, 3, 4, 5. That uses every free
+    # ADC1 pin (GPIO0-4): a C3 console has no battery measurement (vbat None).
+    # LEDs 4 and 5 sit on UART0 (GPIO20/21) and flicker while the boot ROM prints.
     "esp32c3": {
-        "buttons": (3, 4, 5, 6, 7),
-        "leds": (10, 20, 21, 1, 0),
-        "vbat": 2,  # ADC1_CH2
-        "status_led": 8,
+        "buttons": (0, 1, 3, 4, 5),
+        "leds": (6, 7, 10, 20, 21),
+        "vbat": None,
     },
-    # ESP32-S3 DevKitC-1: plenty of pins; avoid 0, 3, 45, 46 (strapping) and 19/20 (USB).
+    # ESP32-S3 DevKitC-1: avoid 0, 3, 45, 46 (strapping) and 19/20 (USB); the button pins
+    # are RTC GPIOs (ext1 wake).
     "esp32s3": {
         "buttons": (4, 5, 6, 7, 15),
         "leds": (16, 17, 18, 8, 9),
         "vbat": 1,  # ADC1_CH0
-        "status_led": 48,
     },
-    # Raspberry Pi Pico W: GP26-28 are the ADC pins; the on-board LED is "LED" (via the CYW43).
+    # Raspberry Pi Pico W: GP26-28 are the ADC pins (GP29 reads VSYS/3 but shares a line
+    # with the Wi-Fi chip).
     "rp2-pico-w": {
         "buttons": (2, 3, 4, 5, 6),
         "leds": (10, 11, 12, 13, 14),
-        "vbat": 28,  # ADC2; VSYS/3 is on ADC3 (GP29) if powered through VSYS
-        "status_led": "LED",
+        "vbat": 28,
     },
     # MicroPython Unix port and CPython: the stubs in firmware/stubs/ stand in for the pins.
     "unix": {
         "buttons": (1, 2, 3, 4, 5),
         "leds": (11, 12, 13, 14, 15),
         "vbat": 20,
-        "status_led": 21,
     },
 }
 
