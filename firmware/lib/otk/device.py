@@ -94,7 +94,7 @@ class Device:
         if ts is not None:
             # the clock now, less the time since the press
             body["ts"] = ts - (clock.uptime_ms() - body["up"])
-        self.outbox.add(self.identity.boot, seq, json.dumps(body))
+        self.outbox.add(self.identity.boot, seq, json.dumps(body).encode())
         self._kick.set()
         return seq
 
