@@ -208,3 +208,103 @@ def test_a_malformed_retained_config_is_rejected_and_the_last_good_one_kept(hub,
     assert "config rejected" in device.log()
     publisher.loop_stop()
     publisher.disconnect()
+
+
+def _led_lines(console: Console) -> list[tuple[int, int]]:
+    log = console.directory / "leds.txt"
+    return [(int(p), int(v)) for _, p, v in (line.split() for line in log.read_text().splitlines())] if log.exists() else []
+
+
+def test_identify_blinks_every_led_and_is_reported_as_last_cmd(hub, broker, tmp_path):
+    device = Console(tmp_path / "c", broker, lockout_ms=0)
+    device.proc = start_micropython(
+        FIRMWARE / "button" / "main.py", str(device.flash),
+        env={"OTK_PIN_SCRIPT": str(device.pins), "OTK_PIN_LOG": str(device.directory / "leds.txt")},
+        log=device.directory / "device-1.log",
+    )  # fmt: skip
+    db = hub.settings.db_path
+    wait_until(lambda: db_rows(db, "SELECT state FROM devices") == [("online",)], 20, "the console online")
+    publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="cmd", protocol=paho.MQTTv311)
+    publisher.username_pw_set(*broker.hub_creds)
+    publisher.connect("127.0.0.1", broker.port)
+    publisher.loop_start()
+    cmd = {"v": 1, "id": "blink-1", "cmd": "identify", "args": {"seconds": 1}}
+    publisher.publish(topic("btn-01", "cmd"), orjson.dumps(cmd), qos=1).wait_for_publish(5)
+    wait_until(lambda: "blink-1" in (db_rows(db, "SELECT status FROM devices")[0][0] or ""), 20, "last_cmd")
+    time.sleep(1.5)
+    lit = {pin for pin, level in _led_lines(device) if level == 1}
+    assert lit == {11, 12, 13, 14, 15}, "every LED (unix pin map 11-15) blinked"
+    assert _led_lines(device)[-1][1] == 0
+    publisher.loop_stop()
+    publisher.disconnect()
+    device.stop()
+
+
+def test_a_press_lights_its_own_led_as_thanks(hub, tmp_path, broker):
+    device = Console(tmp_path / "c", broker, lockout_ms=0)
+    device.proc = start_micropython(
+        FIRMWARE / "button" / "main.py", str(device.flash),
+        env={"OTK_PIN_SCRIPT": str(device.pins), "OTK_PIN_LOG": str(device.directory / "leds.txt")},
+        log=device.directory / "device-1.log",
+    )  # fmt: skip
+    time.sleep(0.5)
+    device.press(3)
+    wait_until(lambda: len(events(hub.settings.db_path)) == 1, 20, "the press")
+    time.sleep(1)
+    assert {pin for pin, level in _led_lines(device) if level == 1} == {13}
+    device.stop()
+
+
+def _start_logging_leds(device: Console) -> Console:
+    device.starts += 1
+    device.pins.write_text("")
+    device.proc = start_micropython(
+        FIRMWARE / "button" / "main.py", str(device.flash),
+        env={"OTK_PIN_SCRIPT": str(device.pins), "OTK_PIN_LOG": str(device.directory / "leds.txt")},
+        log=device.directory / f"device-{device.starts}.log",
+    )  # fmt: skip
+    time.sleep(0.5)
+    return device
+
+
+def test_maintenance_gesture_shows_the_status_on_the_leds(hub, broker, tmp_path):
+    device = _start_logging_leds(Console(tmp_path / "c", broker, lockout_ms=0))
+    db = hub.settings.db_path
+    wait_until(lambda: db_rows(db, "SELECT state FROM devices") == [("online",)], 20, "the console online")
+    with open(device.pins, "a") as fh:  # hold the leftmost and rightmost buttons for 3.5 s
+        fh.write("+0 1 0\n+0 5 0\n+3500 1 1\n+3500 5 1\n")
+    time.sleep(4.5)
+    # LED 3 (pin 13) lights only for the status display: outbox empty; with LED 2 (broker) and 1 (Wi-Fi)
+    lit = {pin for pin, level in _led_lines(device) if level == 1}
+    assert {11, 12, 13} <= lit
+    device.stop()
+
+
+def test_repeated_crash_boots_enter_safe_mode_and_a_new_config_brings_it_back(hub, broker, tmp_path):
+    device = Console(tmp_path / "c", broker, lockout_ms=0, safe_mode_after=3)
+    for _ in range(3):  # three boots that die before they count as good
+        device.start()
+        time.sleep(0.5)
+        device.kill()
+    device.start()
+    db = hub.settings.db_path
+    def in_safe_mode():
+        rows = db_rows(db, "SELECT status FROM devices")
+        return bool(rows and rows[0][0] and json.loads(rows[0][0]).get("safe_mode"))
+
+    wait_until(in_safe_mode, 20, f"a status saying safe mode; log:\n{device.log()}")
+    device.press(1)
+    time.sleep(1.5)
+    assert events(db) == [], "in safe mode the app does not run"
+    publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="cfg2", protocol=paho.MQTTv311)
+    publisher.username_pw_set(*broker.hub_creds)
+    publisher.connect("127.0.0.1", broker.port)
+    publisher.loop_start()
+    config = {"v": 1, "device": "btn-01", "rev": 5, "lockout_ms": 0}
+    publisher.publish(topic("btn-01", "config"), orjson.dumps(config), qos=1, retain=True).wait_for_publish(5)
+    assert device.proc.wait(20) == 99, "a new config resets the device (the stub's machine.reset exits 99)"
+    device.start()
+    device.press(2)
+    wait_until(lambda: len(events(db)) == 1, 20, f"a press after leaving safe mode; log:\n{device.log()}")
+    publisher.loop_stop()
+    publisher.disconnect()

@@ -121,6 +121,8 @@ class Device:
     # --- messages from the hub -------------------------------------------------------------
 
     async def _on_message(self, topic, payload, retained):
+        # Runs inside the MQTT reader: never await a QoS 1 publish here (its PUBACK could not
+        # be read until this returns); publish from a task instead.
         kind = topic[topic.rfind("/") + 1 :]
         try:
             msg = json.loads(payload)
@@ -148,12 +150,17 @@ class Device:
         elif kind == "cmd":
             if type(msg) is dict and msg.get("cmd") in ("identify", "reboot", "update"):
                 self.last_cmd = msg.get("id")
-                await self.publish_status()
                 if msg["cmd"] == "reboot":
-                    self.identity.mark_boot_ok()
-                    machine.reset()
-                elif self.on_command is not None:
+                    asyncio.create_task(self._reboot())
+                    return
+                if self.on_command is not None:
                     self.on_command(msg)
+                asyncio.create_task(self.publish_status())
+
+    async def _reboot(self):
+        await self.publish_status()  # says which command it carried out, then goes
+        self.identity.mark_boot_ok()
+        machine.reset()
 
     def _on_connect(self):
         self._sent_at = {}  # resend everything pending on a new connection
