@@ -215,13 +215,20 @@ def _led_lines(console: Console) -> list[tuple[int, int]]:
     return [(int(p), int(v)) for _, p, v in (line.split() for line in log.read_text().splitlines())] if log.exists() else []
 
 
-def test_identify_blinks_every_led_and_is_reported_as_last_cmd(hub, broker, tmp_path):
-    device = Console(tmp_path / "c", broker, lockout_ms=0)
+def _start_logging_leds(device: Console) -> Console:
+    device.starts += 1
+    device.pins.write_text("")
     device.proc = start_micropython(
         FIRMWARE / "button" / "main.py", str(device.flash),
         env={"OTK_PIN_SCRIPT": str(device.pins), "OTK_PIN_LOG": str(device.directory / "leds.txt")},
-        log=device.directory / "device-1.log",
+        log=device.directory / f"device-{device.starts}.log",
     )  # fmt: skip
+    time.sleep(0.5)
+    return device
+
+
+def test_identify_blinks_every_led_and_is_reported_as_last_cmd(hub, broker, tmp_path):
+    device = _start_logging_leds(Console(tmp_path / "c", broker, lockout_ms=0))
     db = hub.settings.db_path
     wait_until(lambda: db_rows(db, "SELECT state FROM devices") == [("online",)], 20, "the console online")
     publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="cmd", protocol=paho.MQTTv311)
@@ -241,30 +248,12 @@ def test_identify_blinks_every_led_and_is_reported_as_last_cmd(hub, broker, tmp_
 
 
 def test_a_press_lights_its_own_led_as_thanks(hub, tmp_path, broker):
-    device = Console(tmp_path / "c", broker, lockout_ms=0)
-    device.proc = start_micropython(
-        FIRMWARE / "button" / "main.py", str(device.flash),
-        env={"OTK_PIN_SCRIPT": str(device.pins), "OTK_PIN_LOG": str(device.directory / "leds.txt")},
-        log=device.directory / "device-1.log",
-    )  # fmt: skip
-    time.sleep(0.5)
+    device = _start_logging_leds(Console(tmp_path / "c", broker, lockout_ms=0))
     device.press(3)
     wait_until(lambda: len(events(hub.settings.db_path)) == 1, 20, "the press")
     time.sleep(1)
     assert {pin for pin, level in _led_lines(device) if level == 1} == {13}
     device.stop()
-
-
-def _start_logging_leds(device: Console) -> Console:
-    device.starts += 1
-    device.pins.write_text("")
-    device.proc = start_micropython(
-        FIRMWARE / "button" / "main.py", str(device.flash),
-        env={"OTK_PIN_SCRIPT": str(device.pins), "OTK_PIN_LOG": str(device.directory / "leds.txt")},
-        log=device.directory / f"device-{device.starts}.log",
-    )  # fmt: skip
-    time.sleep(0.5)
-    return device
 
 
 def test_maintenance_gesture_shows_the_status_on_the_leds(hub, broker, tmp_path):
