@@ -271,12 +271,12 @@ def test_maintenance_gesture_shows_the_status_on_the_leds(hub, broker, tmp_path)
 
 def test_repeated_crash_boots_enter_safe_mode_and_a_new_config_brings_it_back(hub, broker, tmp_path):
     device = Console(tmp_path / "c", broker, lockout_ms=0, safe_mode_after=3)
-    for _ in range(3):  # three boots that die before they count as good
+    db = hub.settings.db_path
+    for boot in (1, 2, 3):  # three boots that die before they count as good (30 s up)
         device.start()
-        time.sleep(0.5)
+        wait_until(lambda b=boot: db_rows(db, "SELECT boot FROM devices") == [(b,)], 20, f"boot {b} up")
         device.kill()
     device.start()
-    db = hub.settings.db_path
     def in_safe_mode():
         rows = db_rows(db, "SELECT status FROM devices")
         return bool(rows and rows[0][0] and json.loads(rows[0][0]).get("safe_mode"))
