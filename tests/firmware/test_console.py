@@ -274,7 +274,7 @@ def test_repeated_crash_boots_enter_safe_mode_and_a_new_config_brings_it_back(hu
     db = hub.settings.db_path
     for boot in (1, 2, 3):  # three boots that die before they count as good (30 s up)
         device.start()
-        wait_until(lambda b=boot: db_rows(db, "SELECT boot FROM devices") == [(b,)], 20, f"boot {b} up")
+        wait_until(lambda b=boot: db_rows(db, "SELECT boot FROM devices") == [(b,)], 20, f"boot {boot} up")
         device.kill()
     device.start()
     def in_safe_mode():
