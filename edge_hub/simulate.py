@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_hub.broker import die_with_parent
 from edge_hub.errors import ConfigError
 
 _LOGGER = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class FirmwareConsole:
         self.proc = subprocess.Popen(
             [*cmd, str(FIRMWARE / "button" / "main.py"), str(self.flash)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            preexec_fn=die_with_parent,  # the consoles go when the simulation is killed
         )  # fmt: skip
         log.close()
 

@@ -227,8 +227,8 @@ def _start_logging_leds(device: Console) -> Console:
     return device
 
 
-def test_identify_blinks_every_led_and_is_reported_as_last_cmd(hub, broker, tmp_path):
-    device = _start_logging_leds(Console(tmp_path / "c", broker, lockout_ms=0))
+def test_identify_blinks_every_led_and_is_reported_as_last_cmd(hub, broker, console):
+    device = _start_logging_leds(console(lockout_ms=0))
     db = hub.settings.db_path
     wait_until(lambda: db_rows(db, "SELECT state FROM devices") == [("online",)], 20, "the console online")
     publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="cmd", protocol=paho.MQTTv311)
@@ -247,8 +247,8 @@ def test_identify_blinks_every_led_and_is_reported_as_last_cmd(hub, broker, tmp_
     device.stop()
 
 
-def test_a_press_lights_its_own_led_as_thanks(hub, tmp_path, broker):
-    device = _start_logging_leds(Console(tmp_path / "c", broker, lockout_ms=0))
+def test_a_press_lights_its_own_led_as_thanks(hub, console):
+    device = _start_logging_leds(console(lockout_ms=0))
     device.press(3)
     wait_until(lambda: len(events(hub.settings.db_path)) == 1, 20, "the press")
     time.sleep(1)
@@ -256,8 +256,8 @@ def test_a_press_lights_its_own_led_as_thanks(hub, tmp_path, broker):
     device.stop()
 
 
-def test_maintenance_gesture_shows_the_status_on_the_leds(hub, broker, tmp_path):
-    device = _start_logging_leds(Console(tmp_path / "c", broker, lockout_ms=0))
+def test_maintenance_gesture_shows_the_status_on_the_leds(hub, console):
+    device = _start_logging_leds(console(lockout_ms=0))
     db = hub.settings.db_path
     wait_until(lambda: db_rows(db, "SELECT state FROM devices") == [("online",)], 20, "the console online")
     with open(device.pins, "a") as fh:  # hold the leftmost and rightmost buttons for 3.5 s
@@ -269,8 +269,8 @@ def test_maintenance_gesture_shows_the_status_on_the_leds(hub, broker, tmp_path)
     device.stop()
 
 
-def test_repeated_crash_boots_enter_safe_mode_and_a_new_config_brings_it_back(hub, broker, tmp_path):
-    device = Console(tmp_path / "c", broker, lockout_ms=0, safe_mode_after=3)
+def test_repeated_crash_boots_enter_safe_mode_and_a_new_config_brings_it_back(hub, broker, console):
+    device = console(lockout_ms=0, safe_mode_after=3)
     db = hub.settings.db_path
     for boot in (1, 2, 3):  # three boots that die before they count as good (30 s up)
         device.start()

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edge_hub.broker import die_with_parent
+
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 #: Device-like RAM: an ESP32-C3 leaves roughly this much heap to MicroPython code.
@@ -60,10 +62,12 @@ def start_micropython(
 ) -> subprocess.Popen:  # fmt: skip
     """Start a script in the background (a device that runs until killed)."""
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+    # a device process must not outlive an interrupted test run
     return subprocess.Popen(
         [micropython(), "-X", f"heapsize={heapsize}", str(script), *args],
         stdout=out,
         stderr=subprocess.STDOUT,
         cwd=cwd,
         env={**os.environ, "MICROPYPATH": micropython_path(*extra_path), **(env or {})},
+        preexec_fn=die_with_parent,  # noqa: PLW1509
     )
