@@ -12,11 +12,8 @@ The last line printed is always `press->publish / bare publish latency ratio: R`
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import datetime as dt
 import json
-import math
 import os
 import platform
 import shutil
@@ -33,6 +30,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import BenchError, Children, Interrupted, check_stop, log, percentile, request_stop, sleep  # noqa: E402
 
 from edge_hub.broker import HUB_USER, find_mosquitto, free_port, wait_for_port, write_mosquitto_config  # noqa: E402
 from edge_hub.config import load_settings  # noqa: E402
@@ -88,42 +87,6 @@ async def main():
 asyncio.run(main())
 """
 
-_STOP = threading.Event()
-
-
-class BenchError(Exception):
-    pass
-
-
-class Interrupted(Exception):
-    pass
-
-
-def _request_stop(signum, frame) -> None:
-    _STOP.set()
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def check_stop() -> None:
-    if _STOP.is_set():
-        raise Interrupted
-
-
-def sleep(seconds: float) -> None:
-    if _STOP.wait(max(0.0, seconds)):
-        raise Interrupted
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
-
 
 def summary(values: list[float]) -> dict:
     def r(x):
@@ -143,48 +106,6 @@ def fmt(s: dict) -> str:
 
 
 # --- child processes ----------------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class Children:
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self, cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-        with open(log_path, "ab") as fh:
-            proc = subprocess.Popen(
-                cmd,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            )
-        self.procs.append(proc)
-        return proc
-
-    @staticmethod
-    def stop(proc: subprocess.Popen, timeout: float = 10) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-    def stop_all(self) -> None:
-        for proc in reversed(self.procs):
-            try:
-                self.stop(proc)
-            except Exception as e:  # keep stopping the others
-                log(f"could not stop pid {proc.pid}: {e}")
-        self.procs.clear()
 
 
 def micropython() -> str:
@@ -473,8 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     if binary is None:
         print("bench: no mosquitto binary (apt-get install mosquitto)", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _request_stop)
-    signal.signal(signal.SIGINT, _request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     upy_version = subprocess.run(
         [micropython(), "-c", "import sys; print(sys.version, sys.implementation)"],
         capture_output=True,

@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import datetime as dt
 import json
-import math
 import os
 import platform
 import select
@@ -52,6 +50,7 @@ from pathlib import Path
 
 import orjson
 import paho.mqtt.client as paho
+from common import STOP, BenchError, Children, Interrupted, check_stop, log, percentile, request_stop
 from paho.mqtt import __version__ as PAHO_VERSION
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
@@ -67,46 +66,10 @@ PAHO_MID_LIMIT = 65535
 BROKER_START_S = 15.0
 CONNECT_S = 15.0
 HUB_READY_S = 45.0
-HUB_STOP_S = 25.0
+HUBSTOP_S = 25.0
 POLL_S = 0.05
 SETTLE_S = 1.0
 GAP_MS = 20  # a pause this long between two consecutive messages counts as a stall
-
-
-class BenchError(RuntimeError):
-    """A phase failed or ran out of time; the message says which and why."""
-
-
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM: raised at the next safe point (never inside paho, whose locks a
-    KeyboardInterrupt could leave held), so the clean-up can still talk to the broker."""
-
-
-_STOP = threading.Event()
-
-
-def _request_stop(signum, frame) -> None:
-    _STOP.set()
-    # a second Ctrl-C interrupts at once (the clean-up of the children still runs)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def check_stop() -> None:
-    if _STOP.is_set():
-        raise Interrupted
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (p in 0..100) of an unsorted list; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def rate(count: int, seconds: float) -> float | None:
@@ -115,57 +78,6 @@ def rate(count: int, seconds: float) -> float | None:
 
 
 # --- child processes ----------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM if the bench dies without cleaning up (Linux)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-class Children:
-    """Every child process the bench starts, stopped in reverse order by :meth:`stop_all`."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self, cmd: list[str], log_path: Path, *, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> subprocess.Popen:  # fmt: skip
-        with open(log_path, "ab") as log_file:
-            proc = subprocess.Popen(
-                cmd,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=cwd,
-                start_new_session=True,  # Ctrl-C reaches the bench only; it stops the children
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            )
-        self.procs.append(proc)
-        return proc
-
-    @staticmethod
-    def stop(proc: subprocess.Popen, timeout: float, sig: int = signal.SIGTERM) -> int:
-        if proc.poll() is None:
-            proc.send_signal(sig)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        return proc.returncode
-
-    def stop_all(self) -> None:
-        for proc in reversed(self.procs):
-            try:
-                self.stop(proc, 10)
-            except Exception as exc:
-                log(f"could not stop pid {proc.pid}: {exc}")
-        self.procs.clear()
 
 
 def cpu_s(pid: int | None) -> float | None:
@@ -483,7 +395,7 @@ def raw_drain(port: int, password: str, count: int, timeout: float, broker_pid: 
 
     def watchdog() -> None:
         while not finished.wait(0.1):
-            if _STOP.is_set() or time.monotonic() > deadline:
+            if STOP.is_set() or time.monotonic() > deadline:
                 sock = client.socket()
                 if sock is not None:
                     with contextlib.suppress(OSError):
@@ -632,8 +544,8 @@ class HubProcess:
             if child is not None:
                 os.kill(child, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(HUB_STOP_S)
-        code = Children.stop(self.proc, HUB_STOP_S)
+                self.proc.wait(HUBSTOP_S)
+        code = Children.stop(self.proc, HUBSTOP_S)
         self.children.procs.remove(self.proc)
         self.proc = None
         return code
@@ -882,8 +794,8 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: no mosquitto binary (apt-get install mosquitto)", file=sys.stderr)
         return 2
 
-    signal.signal(signal.SIGTERM, _request_stop)
-    signal.signal(signal.SIGINT, _request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     results: dict = {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": {
