@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from edge_hub.broker import die_with_parent
+from edge_hub.broker import die_with_parent, find_mosquitto
 
 
 class BenchError(RuntimeError):
@@ -29,6 +29,17 @@ def request_stop(signum, frame) -> None:
     STOP.set()
     # a second Ctrl-C interrupts at once (the clean-up of the children still runs)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def prepare() -> str | None:
+    """The mosquitto binary (None after saying why), with Ctrl-C and SIGTERM stopping at a safe point."""
+    binary = find_mosquitto()
+    if binary is None:
+        print("bench: no mosquitto binary (apt-get install mosquitto)", file=sys.stderr)
+        return None
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    return binary
 
 
 def check_stop() -> None:

@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,9 +30,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import BenchError, Children, Interrupted, check_stop, log, percentile, request_stop, sleep  # noqa: E402
+from common import BenchError, Children, Interrupted, check_stop, log, percentile, prepare, sleep  # noqa: E402
 
-from edge_hub.broker import HUB_USER, find_mosquitto, free_port, wait_for_port, write_mosquitto_config  # noqa: E402
+from edge_hub.broker import HUB_USER, free_port, wait_for_port, write_mosquitto_config  # noqa: E402
 from edge_hub.config import load_settings  # noqa: E402
 from edge_hub.hub import Hub  # noqa: E402
 
@@ -390,12 +389,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    binary = find_mosquitto()
+    binary = prepare()
     if binary is None:
-        print("bench: no mosquitto binary (apt-get install mosquitto)", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
     upy_version = subprocess.run(
         [micropython(), "-c", "import sys; print(sys.version, sys.implementation)"],
         capture_output=True,

@@ -50,12 +50,12 @@ from pathlib import Path
 
 import orjson
 import paho.mqtt.client as paho
-from common import STOP, BenchError, Children, Interrupted, check_stop, log, percentile, request_stop
+from common import STOP, BenchError, Children, Interrupted, check_stop, log, percentile, prepare
 from paho.mqtt import __version__ as PAHO_VERSION
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 import mqtt_schemas
-from edge_hub.broker import HUB_USER, find_mosquitto, free_port, wait_for_port, write_mosquitto_config
+from edge_hub.broker import HUB_USER, free_port, wait_for_port, write_mosquitto_config
 
 HOST = "127.0.0.1"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -789,13 +789,9 @@ def median_run(runs: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    binary = find_mosquitto()
+    binary = prepare()
     if binary is None:
-        print("bench: no mosquitto binary (apt-get install mosquitto)", file=sys.stderr)
         return 2
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
     results: dict = {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": {

@@ -53,6 +53,10 @@ class IngestStats:
     last_batch_latency_ms: int | None = None  # first receipt -> commit, last batch
 
 
+def _quarantined(incoming: Incoming, reason: str, detail: str) -> tuple:
+    return quarantine_row(incoming.received_at, incoming.topic, reason, detail, incoming.payload)
+
+
 def event_row(msg: Message, raw: bytes, received_at: int) -> tuple:
     """The events row of one event, with its best-known true time.
 
@@ -186,10 +190,7 @@ class Ingestor:
             except sqlite3.OperationalError:
                 raise
             except Exception as exc:
-                row = quarantine_row(
-                    incoming.received_at, incoming.topic, "internal", repr(exc), incoming.payload
-                )
-                self.store.commit_batch((), [row])
+                self.store.commit_batch((), [_quarantined(incoming, "internal", repr(exc))])
                 self.stats.quarantined += 1
         return acks
 
@@ -206,19 +207,11 @@ class Ingestor:
             try:
                 msg = parse(incoming.topic, incoming.payload)
             except ContractError as exc:
-                quarantine.append(
-                    quarantine_row(
-                        incoming.received_at, incoming.topic, exc.reason, exc.detail, incoming.payload
-                    )
-                )
+                quarantine.append(_quarantined(incoming, exc.reason, exc.detail))
                 continue
             except Exception as exc:  # a bug must not stop ingest: keep the message, say why
                 _LOGGER.exception("contract check crashed on %s", incoming.topic)
-                quarantine.append(
-                    quarantine_row(
-                        incoming.received_at, incoming.topic, "internal", repr(exc), incoming.payload
-                    )
-                )
+                quarantine.append(_quarantined(incoming, "internal", repr(exc)))
                 continue
             if msg.kind == "event":
                 events.append(event_row(msg, incoming.payload, incoming.received_at))
@@ -233,11 +226,8 @@ class Ingestor:
                     seen[msg.device] = incoming.received_at
             else:
                 quarantine.append(
-                    quarantine_row(
-                        incoming.received_at, incoming.topic, "unexpected_kind",
-                        f"the hub does not accept {msg.kind} messages", incoming.payload,
-                    )
-                )  # fmt: skip
+                    _quarantined(incoming, "unexpected_kind", f"the hub does not accept {msg.kind} messages")
+                )
         inserted = self.store.commit_batch(
             events, quarantine, statuses, ((d, t, t) for d, t in seen.items()), replayed
         )
