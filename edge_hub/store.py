@@ -47,7 +47,7 @@ _STATUS = (
     f"last_status_at, state_since) VALUES (?, {', '.join('?' * len(STATUS_COLUMNS))}, ?, ?, ?, ?, ?) "
     "ON CONFLICT(device) DO UPDATE SET "
     + ", ".join(f"{c} = coalesce(excluded.{c}, {c})" for c in STATUS_COLUMNS)
-    + ", status = CASE WHEN excluded.state = 'online' THEN excluded.status ELSE status END"
+    + ", status = CASE WHEN excluded.state = 'offline' THEN status ELSE excluded.status END"
     ", last_seen = max(last_seen, excluded.last_seen), last_status_at = excluded.last_status_at"
     ", state_since = CASE WHEN state IS excluded.state THEN state_since ELSE excluded.state_since END"
 )

@@ -64,7 +64,9 @@ class QuarantinePage(BaseModel):
 
 class DeviceOut(BaseModel):
     device: str
-    state: str | None = Field(description="online / offline (from the last will), null before any status")
+    state: str | None = Field(
+        description="online / asleep (battery device in deep sleep) / offline (its will); null before any"
+    )
     state_since: datetime | None
     kind: str | None
     fw: str | None
