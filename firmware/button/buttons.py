@@ -71,6 +71,16 @@ class Buttons:
                 self._press(i, uptime_at(edge))
                 asyncio.create_task(self._await_release(i))
 
+    def held_at_boot(self, index):
+        """Button ``index`` (from 1) woke the board from deep sleep: a press at uptime 0.
+
+        It may still be held: it counts once, and presses again only after a release.
+        """
+        i = index - 1
+        self._down[i] = True
+        self._press(i, 0)
+        asyncio.create_task(self._await_release(i))
+
     async def _await_release(self, index):
         pin = self.pins[index]
         stable_since = None

@@ -21,6 +21,9 @@ class Console:
         self.buttons.debounce_ms = cfg["debounce_ms"]
         device.on_command = self._on_command
         device.on_config = self._on_config
+        device.wake_pins = pins
+        device.busy = self._busy
+        self._identifying = False
 
     def _on_config(self):
         self.buttons.lockout_ms = self.device.config["lockout_ms"]
@@ -57,6 +60,7 @@ class Console:
             asyncio.create_task(self.identify(seconds))
 
     async def identify(self, seconds):
+        self._identifying = True
         end = ticks_ms() + seconds * 1000
         on = True
         while ticks_diff(end, ticks_ms()) > 0:
@@ -66,6 +70,11 @@ class Console:
             await sleep_ms(250)
         for led in self.leds:
             led.off()
+        self._identifying = False
+
+    def _busy(self):
+        # a battery console stays awake while a button is down or the LEDs are blinking
+        return self._identifying or any(pin.value() == 0 for pin in self.pins)
 
     async def show_status(self):
         d = self.device
@@ -91,5 +100,8 @@ class Console:
             await sleep_ms(100)
 
     async def run(self):
+        woke = self.device.woke
+        if woke is not None and woke[0] == "button" and woke[1] is not None and woke[1] <= len(self.pins):
+            self.buttons.held_at_boot(woke[1])  # the press that woke a battery console
         asyncio.create_task(self._watch_gesture())
         await self.buttons.run()

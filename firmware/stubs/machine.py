@@ -90,6 +90,9 @@ class Pin:
         self._level = 1 if pull == Pin.PULL_UP else 0
         if value is not None:
             self._level = value
+        # OTK_PIN_HELD="4,2": buttons already held down when the board starts (a deep-sleep wake)
+        if mode == Pin.IN and str(pin_id) in _env("OTK_PIN_HELD", "").split(","):
+            self._level = 0
         self._handler = None
         self._trigger = 0
         _pins[pin_id] = self
@@ -141,6 +144,10 @@ class ADC:
 
 
 PWRON_RESET = 1
+# wake reasons as on the esp32 port
+PIN_WAKE = EXT0_WAKE = 2
+EXT1_WAKE = 3
+TIMER_WAKE = 4
 HARD_RESET = 2
 WDT_RESET = 3
 DEEPSLEEP_RESET = 4
@@ -149,6 +156,20 @@ SOFT_RESET = 5
 
 def reset_cause():
     return int(_env("OTK_RESET_CAUSE", str(PWRON_RESET)))
+
+
+def wake_reason():
+    return int(_env("OTK_WAKE_REASON", "0"))
+
+
+class _Mem32:
+    """machine.mem32: a register reads OTK_MEM32_<ADDR in hex> (e.g. the S3's wake status)."""
+
+    def __getitem__(self, addr):
+        return int(_env("OTK_MEM32_%X" % addr, "0"))
+
+
+mem32 = _Mem32()
 
 
 def unique_id():
@@ -164,6 +185,14 @@ def reset():
 
 
 def deepsleep(ms=0):
+    # OTK_SLEEP_LOG gets a line "MS PIN,PIN,..." (the timer and the armed wake pins); the test
+    # harness "sleeps" and starts the device again as a deep-sleep wake
+    log = _env("OTK_SLEEP_LOG")
+    if log:
+        esp32 = sys.modules.get("esp32")
+        pins = esp32._ext1_pins if esp32 is not None else ()
+        with open(log, "a") as fh:
+            fh.write("%d %s\n" % (ms, ",".join(str(p) for p in pins) or "-"))
     sys.exit(98)
 
 

@@ -7,108 +7,15 @@ flash outbox, the MQTT client and the hub's SQLite is the real thing.
 from __future__ import annotations
 
 import json
-import signal
-import threading
 import time
 
 import orjson
 import paho.mqtt.client as paho
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_hub.contract import Contract
-from tests.firmware.upy import FIRMWARE, start_micropython
+from tests.firmware.consoles import RESET_EXIT, Console, Tap, events
 from tests.helpers import SITE, db_rows, topic, wait_until
-
-
-class Console:
-    """One console: its flash folder, its pin script, and its MicroPython process."""
-
-    def __init__(self, directory, broker, device="btn-01", **provisioned):
-        self.directory = directory
-        self.flash = directory / "flash"
-        self.flash.mkdir(parents=True)
-        self.pins = directory / "pins.txt"
-        self.pins.write_text("")
-        self.device = device
-        settings = {
-            "device": device, "site": SITE, "broker_host": "127.0.0.1", "broker_port": broker.port,
-            "broker_user": device, "broker_password": broker.passwords[device], **provisioned,
-        }  # fmt: skip
-        (self.flash / "device.json").write_text(json.dumps(settings))
-        self.proc = None
-        self.starts = 0
-
-    def start(self):
-        self.starts += 1
-        self.pins.write_text("")  # a new process replays the script from the top: start it clean
-        self.proc = start_micropython(
-            FIRMWARE / "button" / "main.py", str(self.flash),
-            env={"OTK_PIN_SCRIPT": str(self.pins)}, log=self.directory / f"device-{self.starts}.log",
-        )  # fmt: skip
-        time.sleep(0.5)  # the stub reads the pin script from its first irq() on
-        return self
-
-    def press(self, button: int, hold_ms: int = 150, bounce: bool = False):
-        lines = ["+0 {b} 0", "+2 {b} 1", "+4 {b} 0"] if bounce else ["+0 {b} 0"]
-        lines.append(f"+{hold_ms} {{b}} 1")
-        with open(self.pins, "a") as fh:
-            fh.write("".join(line.format(b=button) + "\n" for line in lines))
-        time.sleep((hold_ms + 100) / 1000)
-
-    def kill(self):
-        """A power cut: SIGKILL, nothing flushed beyond what the firmware already wrote."""
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def log(self) -> str:
-        return "".join(p.read_text(errors="replace") for p in sorted(self.directory.glob("device-*.log")))
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.kill()
-
-
-@pytest.fixture
-def console(tmp_path, broker):
-    consoles = []
-
-    def make(**provisioned) -> Console:
-        c = Console(tmp_path / f"console{len(consoles)}", broker, **provisioned)
-        consoles.append(c)
-        return c
-
-    yield make
-    for c in consoles:
-        c.stop()
-
-
-class Tap:
-    """A paho subscriber (hub credentials) that records everything under the site."""
-
-    def __init__(self, broker):
-        self.messages = []
-        self.lock = threading.Lock()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="tap", protocol=paho.MQTTv311)
-        self.client.username_pw_set(*broker.hub_creds)
-        self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"otk/v1/{SITE}/#", 1)
-        self.client.connect("127.0.0.1", broker.port)
-        self.client.loop_start()
-
-    def _on_message(self, client, userdata, msg):
-        with self.lock:
-            self.messages.append((msg.topic, bytes(msg.payload)))
-
-    def close(self):
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-def events(db):
-    return db_rows(
-        db, "SELECT boot, seq, json_extract(payload, '$.button'), value, repeat, ts FROM events ORDER BY boot, seq"
-    )
 
 
 def test_presses_reach_sqlite_exactly_once_and_every_payload_matches_the_contract(hub, broker, console):
@@ -212,19 +119,15 @@ def test_a_malformed_retained_config_is_rejected_and_the_last_good_one_kept(hub,
 
 def _led_lines(console: Console) -> list[tuple[int, int]]:
     log = console.directory / "leds.txt"
-    return [(int(p), int(v)) for _, p, v in (line.split() for line in log.read_text().splitlines())] if log.exists() else []
+    return (
+        [(int(p), int(v)) for _, p, v in (line.split() for line in log.read_text().splitlines())]
+        if log.exists()
+        else []
+    )
 
 
 def _start_logging_leds(device: Console) -> Console:
-    device.starts += 1
-    device.pins.write_text("")
-    device.proc = start_micropython(
-        FIRMWARE / "button" / "main.py", str(device.flash),
-        env={"OTK_PIN_SCRIPT": str(device.pins), "OTK_PIN_LOG": str(device.directory / "leds.txt")},
-        log=device.directory / f"device-{device.starts}.log",
-    )  # fmt: skip
-    time.sleep(0.5)
-    return device
+    return device.start({"OTK_PIN_LOG": str(device.directory / "leds.txt")})
 
 
 def test_identify_blinks_every_led_and_is_reported_as_last_cmd(hub, broker, console):
@@ -277,6 +180,7 @@ def test_repeated_crash_boots_enter_safe_mode_and_a_new_config_brings_it_back(hu
         wait_until(lambda b=boot: db_rows(db, "SELECT boot FROM devices") == [(b,)], 20, f"boot {boot} up")
         device.kill()
     device.start()
+
     def in_safe_mode():
         rows = db_rows(db, "SELECT status FROM devices")
         return bool(rows and rows[0][0] and json.loads(rows[0][0]).get("safe_mode"))
@@ -291,7 +195,9 @@ def test_repeated_crash_boots_enter_safe_mode_and_a_new_config_brings_it_back(hu
     publisher.loop_start()
     config = {"v": 1, "device": "btn-01", "rev": 5, "lockout_ms": 0}
     publisher.publish(topic("btn-01", "config"), orjson.dumps(config), qos=1, retain=True).wait_for_publish(5)
-    assert device.proc.wait(20) == 99, "a new config resets the device (the stub's machine.reset exits 99)"
+    assert device.proc.wait(20) == RESET_EXIT, (
+        "a new config resets the device (the stub's machine.reset exits 99)"
+    )
     device.start()
     device.press(2)
     wait_until(lambda: len(events(db)) == 1, 20, f"a press after leaving safe mode; log:\n{device.log()}")

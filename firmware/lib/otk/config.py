@@ -26,6 +26,13 @@ DEFAULTS = {
     "debounce_ms": 50,
     "outbox_max": 300,
     "safe_mode_after": 3,
+    "ntp_host": "pool.ntp.org",  # in an office without internet: the hub's address
+    "ntp_resync_s": 21600,
+    # battery builds (deep sleep between presses, see firmware/README.md); 0 = mains, never sleeps
+    "sleep_after_s": 0,  # idle this long (and everything acked) -> deep sleep
+    "sleep_wake_s": 21600,  # timer wake to report status while nobody presses
+    "sleep_retry_s": 600,  # timer wake when events are still waiting for the hub
+    "awake_max_s": 60,  # give up waiting for the hub after this long awake
 }
 
 _SCALES = ("csat5", "nps11", "ces7", "yesno", "agree11")

@@ -13,7 +13,7 @@ import sys
 
 import machine
 
-from otk import clock
+from otk import clock, wake
 from otk.compat import asyncio, epoch_ms, sleep_ms, ticks_diff, ticks_ms
 from otk.config import Config
 from otk.identity import Identity
@@ -46,7 +46,8 @@ class Device:
     boot_ok_ms = 30000  # connected this long after boot: the boot did not crash
     keepalive = 30
 
-    def __init__(self, kind, data_dir=".", battery_adc=None):
+    def __init__(self, kind, data_dir=".", battery_adc=None, woke=None):
+        """woke: otk.wake.reason() read first thing at boot (None: not a deep-sleep wake)."""
         self.kind = kind
         self.data_dir = data_dir
         self.config = Config(data_dir + "/device.json", data_dir + "/config.json")
@@ -80,6 +81,17 @@ class Device:
         self.config_errors = 0
         self.on_command = None  # app hook: on_command(cmd_dict)
         self.on_config = None  # app hook: on_config() after a new config is applied
+        # deep sleep (battery builds)
+        self.woke = woke
+        self.wake_pins = ()  # set by the app: the pins that wake the board
+        self.busy = None  # app hook: busy() is True while the device must stay awake
+        self._active = ticks_ms()  # the last press (or the boot)
+        self._missed_path = data_dir + "/missed_wakes"
+        self.missed_wakes = _read_int(self._missed_path)
+        if woke == ("button", None):
+            # woken by a button that was released before the board could tell which
+            self.missed_wakes += 1
+            _write_int(self._missed_path, self.missed_wakes)
 
     # --- events --------------------------------------------------------------------------
 
@@ -95,6 +107,7 @@ class Device:
             # the clock now, less the time since the press
             body["ts"] = ts - (clock.uptime_ms() - body["up"])
         self.outbox.add(self.identity.boot, seq, json.dumps(body).encode())
+        self._active = ticks_ms()
         self._kick.set()
         return seq
 
@@ -189,6 +202,7 @@ class Device:
             "drops": self.outbox.drops,
             "safe_mode": self.safe_mode,
             "config_rev": self.config["rev"],
+            "missed_wakes": self.missed_wakes,
         }
         if self.last_cmd:
             status["last_cmd"] = self.last_cmd
@@ -215,6 +229,68 @@ class Device:
         if not self.safe_mode:
             self.identity.mark_boot_ok()
 
+    # --- clock ---------------------------------------------------------------------------
+
+    async def _sync_clock(self):
+        """Set the clock by NTP when reachable (ntptime ships with the esp32 and rp2 ports)."""
+        try:
+            import ntptime
+        except ImportError:
+            return  # the Unix port and CPython: the host keeps the clock
+        ntptime.host = self.config["ntp_host"]
+        if self.woke is not None and self.woke[0] == "button" and epoch_ms() is not None:
+            # a battery console woken by a press: the RTC kept time in deep sleep; timer
+            # wakes (every sleep_wake_s) resync
+            return
+        while True:
+            ok = False
+            if self.wifi.connected():
+                try:
+                    ntptime.settime()  # blocks up to its socket timeout (1 s)
+                    ok = True
+                except (OSError, OverflowError, IndexError) as e:
+                    print("ntp:", e)
+            await sleep_ms((self.config["ntp_resync_s"] if ok else 60) * 1000)
+
+    # --- deep sleep (battery builds) --------------------------------------------------------
+
+    async def _sleeper(self):
+        """Deep sleep once idle with everything acked, or once the hub stays out of reach."""
+        cfg = self.config
+        started = ticks_ms()
+        while True:
+            await sleep_ms(200)
+            now = ticks_ms()
+            # never sooner than the lockout after a press: a press after a wake is a new visitor
+            idle_ms = max(cfg["sleep_after_s"] * 1000, cfg["lockout_ms"])
+            if ticks_diff(now, self._active) < idle_ms or (self.busy is not None and self.busy()):
+                continue
+            if self.outbox.depth == 0 and self.mqtt.connected:
+                seconds = cfg["sleep_wake_s"]
+            elif ticks_diff(now, started) >= cfg["awake_max_s"] * 1000:
+                seconds = cfg["sleep_retry_s"] if self.outbox.depth else cfg["sleep_wake_s"]
+            else:
+                continue
+            if not await self.deep_sleep(seconds):
+                return  # this board cannot wake on its buttons: stay awake like a mains console
+
+    async def deep_sleep(self, seconds):
+        """Say so on the status topic, leave the broker cleanly (no will), sleep. False if no wake."""
+        if not wake.arm(self.wake_pins):
+            return False
+        if self.mqtt.connected:
+            status = self.status()
+            status["state"] = "asleep"
+            status["wake_in_s"] = seconds
+            try:
+                await asyncio.wait_for(self.mqtt.publish(self.topic + "status", json.dumps(status), 1, True), 5)
+            except asyncio.TimeoutError:
+                pass
+            await self.mqtt.disconnect()
+        self.identity.mark_boot_ok()  # a planned sleep is not a crash
+        wake.sleep(seconds * 1000)
+        return True
+
     # --- running -----------------------------------------------------------------------------
 
     async def run(self, app=None):
@@ -225,6 +301,9 @@ class Device:
         asyncio.create_task(self._sender())
         asyncio.create_task(self._heartbeat())
         asyncio.create_task(self._watch_boot())
+        asyncio.create_task(self._sync_clock())
+        if self.config["sleep_after_s"] and not self.safe_mode:
+            asyncio.create_task(self._sleeper())
         if self.safe_mode:
             print("safe mode after %d crash-boots" % self.crash_boots)
         elif app is not None:
@@ -237,6 +316,19 @@ class Device:
         await self.mqtt.wait_connected()
         for kind in ("ack", "config", "cmd"):
             await self.mqtt.subscribe(self.topic + kind, 1)
+
+
+def _read_int(path):
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0
+
+
+def _write_int(path, value):
+    with open(path, "w") as f:
+        f.write(str(value))
 
 
 def data_dir_from_argv(default="."):

@@ -12,6 +12,7 @@ PINMAPS = {
         "buttons": (0, 1, 3, 4, 5),
         "leds": (6, 7, 10, 20, 21),
         "vbat": None,
+        "wake_status": None,  # no latched wake pin readable from MicroPython: held buttons only
     },
     # ESP32-S3 DevKitC-1: avoid 0, 3, 45, 46 (strapping) and 19/20 (USB); the button pins
     # are RTC GPIOs (ext1 wake).
@@ -19,6 +20,8 @@ PINMAPS = {
         "buttons": (4, 5, 6, 7, 15),
         "leds": (16, 17, 18, 8, 9),
         "vbat": 1,  # ADC1_CH0
+        # RTC_CNTL_EXT_WAKEUP1_STATUS: the ext1 pins that woke the chip (micropython#6981)
+        "wake_status": 0x600080E4,
     },
     # Raspberry Pi Pico W: GP26-28 are the ADC pins (GP29 reads VSYS/3 but shares a line
     # with the Wi-Fi chip).
@@ -26,12 +29,14 @@ PINMAPS = {
         "buttons": (2, 3, 4, 5, 6),
         "leds": (10, 11, 12, 13, 14),
         "vbat": 28,
+        "wake_status": None,  # no deep sleep with pin wake
     },
     # MicroPython Unix port and CPython: the stubs in firmware/stubs/ stand in for the pins.
     "unix": {
         "buttons": (1, 2, 3, 4, 5),
         "leds": (11, 12, 13, 14, 15),
         "vbat": 20,
+        "wake_status": 0x600080E4,  # the machine stub emulates the S3's register
     },
 }
 

@@ -1,0 +1,129 @@
+"""Harness for the real console firmware (firmware/button/main.py) on the MicroPython Unix port.
+
+A Console is one device: its flash folder, its pin script and its MicroPython process. Only the
+pins, resets and sleep are stubbed (firmware/stubs/); everything else is the real firmware.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.firmware.upy import FIRMWARE, start_micropython
+from tests.helpers import SITE, db_rows
+
+#: machine.deepsleep() in the stub exits with this status, machine.reset() with RESET_EXIT
+SLEEP_EXIT = 98
+RESET_EXIT = 99
+#: the ESP32-S3's latched ext1 wake-status register, which the stub's machine.mem32 emulates
+WAKE_STATUS_ENV = "OTK_MEM32_600080E4"
+
+
+class Console:
+    """One console: its flash folder, its pin script, and its MicroPython process."""
+
+    def __init__(self, directory, broker, device="btn-01", **provisioned):
+        self.directory = directory
+        self.flash = directory / "flash"
+        self.flash.mkdir(parents=True)
+        self.pins = directory / "pins.txt"
+        self.pins.write_text("")
+        self.device = device
+        settings = {
+            "device": device, "site": SITE, "broker_host": "127.0.0.1", "broker_port": broker.port,
+            "broker_user": device, "broker_password": broker.passwords[device], **provisioned,
+        }  # fmt: skip
+        (self.flash / "device.json").write_text(json.dumps(settings))
+        self.sleep_log = directory / "sleeps.txt"
+        self.proc = None
+        self.starts = 0
+
+    def start(self, env: dict[str, str] | None = None, extra_path: tuple[Path, ...] = (), script: str = ""):
+        """Power the device on; ``script``: pin lines replayed from its first irq() (ms, pin, level)."""
+        self.starts += 1
+        self.pins.write_text(script)  # a new process replays the script from the top: start it clean
+        self.proc = start_micropython(
+            FIRMWARE / "button" / "main.py", str(self.flash), extra_path=extra_path,
+            env={"OTK_PIN_SCRIPT": str(self.pins), "OTK_SLEEP_LOG": str(self.sleep_log), **(env or {})},
+            log=self.directory / f"device-{self.starts}.log",
+        )  # fmt: skip
+        time.sleep(0.5)  # the stub reads the pin script from its first irq() on
+        return self
+
+    def wake(self, *, button: int | None = None, latched: bool = True, held_ms: int = 0, timer: bool = False):
+        """Start the device again as a wake from deep sleep.
+
+        button: the button that woke it; latched: the chip's wake-status register names it (the
+        S3), else only a button still held at boot (held_ms) can tell; timer: a timer wake.
+        """
+        env = {"OTK_RESET_CAUSE": "4", "OTK_WAKE_REASON": "4" if timer else "3"}
+        script = ""
+        if button is not None and latched:
+            env[WAKE_STATUS_ENV] = str(1 << button)  # the unix pin map: button N is GPIO N
+        if button is not None and held_ms:
+            env["OTK_PIN_HELD"] = str(button)
+            script = f"{held_ms} {button} 1\n"
+        return self.start(env, script=script)
+
+    def sleeps(self) -> list[tuple[int, str]]:
+        """(timer ms, armed wake pins) of every deep sleep so far."""
+        if not self.sleep_log.exists():
+            return []
+        return [
+            (int(ms), pins) for ms, pins in (line.split() for line in self.sleep_log.read_text().splitlines())
+        ]
+
+    def press(self, button: int, hold_ms: int = 150, bounce: bool = False):
+        lines = ["+0 {b} 0", "+2 {b} 1", "+4 {b} 0"] if bounce else ["+0 {b} 0"]
+        lines.append(f"+{hold_ms} {{b}} 1")
+        with open(self.pins, "a") as fh:
+            fh.write("".join(line.format(b=button) + "\n" for line in lines))
+        time.sleep((hold_ms + 100) / 1000)
+
+    def kill(self):
+        """A power cut: SIGKILL, nothing flushed beyond what the firmware already wrote."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def log(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.directory.glob("device-*.log")))
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
+
+class Tap:
+    """A paho subscriber (hub credentials) that records everything under the site."""
+
+    def __init__(self, broker):
+        self.messages = []
+        self.lock = threading.Lock()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="tap", protocol=paho.MQTTv311)
+        self.client.username_pw_set(*broker.hub_creds)
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"otk/v1/{SITE}/#", 1)
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, msg):
+        with self.lock:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def events(db):
+    return db_rows(
+        db,
+        "SELECT boot, seq, json_extract(payload, '$.button'), value, repeat, ts FROM events "
+        "ORDER BY boot, seq",
+    )
