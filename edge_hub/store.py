@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,12 @@ class Store:
         return store
 
     @classmethod
+    def writer(cls, path: str | Path) -> Store:
+        """A read-write connection to an existing database (API edits beside the ingest writer)."""
+        conn = sqlite3.connect(f"file:{Path(path)}?mode=rw", uri=True, check_same_thread=False)
+        return cls(Database(conn))
+
+    @classmethod
     def reader(cls, path: str | Path) -> Store:
         """A read-only connection for queries beside the writer."""
         conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, check_same_thread=False)
@@ -123,7 +130,46 @@ class Store:
             if_not_exists=True,
         )  # fmt: skip
         db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        self._migrate_office()
         self.conn.commit()
+
+    def _migrate_office(self) -> None:
+        """The office's scopes, attribution and aggregates (the metrics engine)."""
+        db = self.db
+        # events: the window and the operator on shift at the press, and a trust flag (NULL = trusted)
+        for table, columns in (("events", ("window", "operator", "flag")), ("devices", ("window",))):
+            existing = db[table].columns_dict
+            for column in columns:
+                if column not in existing:
+                    db[table].add_column(column, str)
+        db["events"].create_index(["device", "ts"], if_not_exists=True)
+        db["office_settings"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        db["departments"].create({"id": str, "name": str}, pk="id", if_not_exists=True)
+        db["windows"].create({"id": str, "department": str, "name": str}, pk="id", if_not_exists=True)
+        db["operators"].create({"id": str, "name": str}, pk="id", if_not_exists=True)
+        db["shifts"].create(
+            {"id": int, "operator": str, "window": str, "start_ms": int, "end_ms": int},
+            pk="id", not_null=["operator", "window", "start_ms", "end_ms"], if_not_exists=True,
+        )  # fmt: skip
+        db["shifts"].create_index(["window", "start_ms"], if_not_exists=True)
+        # served clients per local day, for the whole office (window "") or one window
+        db["served"].create(
+            {"day": str, "window": str, "count": int, "source": str},
+            pk=("day", "window"), not_null=["count"], if_not_exists=True,
+        )  # fmt: skip
+        # hourly mergeable histograms: see edge_hub/aggregates.py
+        db["aggregates"].create(
+            {
+                "key": str, "hour": int, "device": str, "question": str, "window": str, "operator": str,
+                "kind": str, "counts": str, "flagged": str, "n": int, "revision": int, "seq": int,
+            },
+            pk="key", not_null=["hour", "device", "kind", "counts", "n", "revision", "seq"],
+            if_not_exists=True,
+        )  # fmt: skip
+        db["aggregates"].create_index(["seq"], unique=True, if_not_exists=True)
+        db["aggregates"].create_index(["hour"], if_not_exists=True)
+        if db["meta"].count_where("key = 'hub_id'") == 0:
+            db["meta"].insert({"key": "hub_id", "value": str(uuid.uuid4())})
 
     # --- the writer -------------------------------------------------------------------------
 

@@ -24,8 +24,18 @@ def get_store(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Sto
         store.close()
 
 
+def get_writer(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Store]:
+    store = Store.writer(runtime.db_path)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 StoreDep = Annotated[Store, Depends(get_store)]
+#: a read-write connection, for the requests that change something
+WriterDep = Annotated[Store, Depends(get_writer)]
 
 
 def to_ms(value: datetime | None) -> int | None:

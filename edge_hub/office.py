@@ -1,0 +1,134 @@
+"""The office's own settings, kept in the database and edited through the API (and the UI).
+
+Time zone and opening hours, the minimum sample size, which scale each question uses, and
+the thresholds of the trust rules and the alerts. Defaults live here; a saved copy in the
+``office_settings`` table overrides them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, time
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from edge_hub.metrics.formulas import SCALES
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+#: question id -> scale, for the questions the devices ask out of the box
+DEFAULT_QUESTIONS = {"csat": "csat5", "nps": "nps11", "enps": "nps11", "ces": "ces7", "fcr": "yesno"}
+
+
+class TrustRules(BaseModel):
+    """When a press looks fake (flagged, never deleted; left out of results by default)."""
+
+    burst_max: int = Field(6, ge=2, description="More presses than this on one device ...")
+    burst_window_s: int = Field(60, ge=1, description="... within this many seconds: a burst")
+    self_run: int = Field(3, ge=2, description="This many top scores in a row on one device ...")
+    self_gap_s: int = Field(20, ge=1, description="... each within this many seconds: staff rating")
+    flag_after_hours: bool = Field(True, description="Flag presses outside the opening hours")
+    flag_no_operator: bool = Field(
+        True, description="Flag presses at a window that has shifts but nobody on shift at the time"
+    )
+
+
+class AlertRules(BaseModel):
+    spike_share: float = Field(0.5, gt=0, le=1, description="Negative spike: this share unhappy ...")
+    spike_minutes: int = Field(15, ge=1, description="... within this many minutes ...")
+    spike_min_n: int = Field(4, ge=1, description="... with at least this many ratings")
+    silent_minutes: int = Field(120, ge=5, description="A device with no press this long while open")
+    offline_minutes: int = Field(10, ge=1, description="A device offline (its will) this long")
+    low_battery_mv: int = Field(3300, ge=0, description="Battery below this many mV")
+
+
+class OfficeSettings(BaseModel):
+    timezone: str = Field("Europe/Moscow", description="IANA time zone of the office")
+    opening_hours: dict[str, list[tuple[str, str]]] = Field(
+        default_factory=lambda: {d: [("09:00", "19:00")] for d in WEEKDAYS[:5]} | {"sat": [], "sun": []},
+        description="Per weekday (mon..sun): [open, close] pairs in local time, HH:MM",
+    )
+    min_n: int = Field(5, ge=1, description="Fewer answers than this: 'not enough data'")
+    questions: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_QUESTIONS), description="Question id -> scale"
+    )
+    main_question: str = Field("csat", description="The question behind positive/negative counts")
+    trust: TrustRules = Field(default_factory=TrustRules)
+    alerts: AlertRules = Field(default_factory=AlertRules)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _hours(cls, value: dict[str, list[tuple[str, str]]]) -> dict[str, list[tuple[str, str]]]:
+        for day, spans in value.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"unknown weekday {day!r} (mon..sun)")
+            for start, end in spans:
+                if _hhmm(start) >= _hhmm(end):
+                    raise ValueError(f"{day}: {start}-{end} does not open before it closes")
+        return {d: value.get(d, []) for d in WEEKDAYS}
+
+    @field_validator("questions")
+    @classmethod
+    def _scales(cls, value: dict[str, str]) -> dict[str, str]:
+        for question, scale in value.items():
+            if scale not in SCALES:
+                raise ValueError(f"question {question!r}: unknown scale {scale!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _main(self) -> OfficeSettings:
+        if self.main_question not in self.questions:
+            raise ValueError(f"main_question {self.main_question!r} is not among the questions")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return _zone(self.timezone)
+
+    def scale_of(self, question: str | None) -> str | None:
+        return self.questions.get(question or "")
+
+    def is_open(self, ts_ms: int) -> bool:
+        """Whether the office is open at this instant (its local time)."""
+        local = datetime.fromtimestamp(ts_ms / 1000, UTC).astimezone(self.zone)
+        now = local.time()
+        return any(_hhmm(a) <= now < _hhmm(b) for a, b in self.opening_hours[WEEKDAYS[local.weekday()]])
+
+
+@lru_cache(maxsize=16)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _hhmm(text: str) -> time:
+    try:
+        hours, minutes = text.split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise ValueError(f"expected HH:MM, got {text!r}") from None
+
+
+def load(conn: sqlite3.Connection) -> OfficeSettings:
+    row = conn.execute("SELECT value FROM office_settings WHERE key = 'office'").fetchone()
+    return OfficeSettings.model_validate(orjson.loads(row[0])) if row else OfficeSettings()
+
+
+def save(conn: sqlite3.Connection, settings: OfficeSettings) -> None:
+    with conn:
+        conn.execute(
+            "INSERT INTO office_settings (key, value) VALUES ('office', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (settings.model_dump_json(),),
+        )
