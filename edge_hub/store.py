@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 from sqlite_utils import Database
 
+from edge_hub import aggregates
+
 _LOGGER = logging.getLogger(__name__)
 
 QUARANTINE_KEEP_BYTES = 1024
@@ -193,8 +195,12 @@ class Store:
         before = conn.total_changes
         with conn:
             if events:
+                (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
                 conn.executemany(_INSERT_EVENT, events)
             inserted = conn.total_changes - before
+            if inserted:
+                # the new events' window, operator, trust flag and hourly buckets, in the same commit
+                aggregates.apply(conn, last_id)
             if quarantine:
                 conn.executemany(_INSERT_QUARANTINE, quarantine)
             if statuses:
@@ -222,9 +228,12 @@ class Store:
         until_ms: int | None = None,
         cursor: int | None = None,
         limit: int = 100,
+        flagged: bool | None = None,
     ) -> Page:
-        """Events newest first (by arrival), filtered by device, type and event time [since, until)."""
-        where, args = [], []
+        """Events newest first (by arrival), filtered by device, type, event time [since, until)
+        and trust (flagged True: only flagged presses, False: only trusted events)."""
+        where: list[str] = [] if flagged is None else ["flag IS NOT NULL" if flagged else "flag IS NULL"]
+        args: list[Any] = []
         for clause, value in (
             ("device = ?", device),
             ("type = ?", type_),

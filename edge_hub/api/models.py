@@ -12,6 +12,11 @@ def iso(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+_EVENT_FIELDS = (
+    "id", "device", "boot", "seq", "type", "question", "value", "repeat", "window", "operator", "flag",
+)  # fmt: skip
+
+
 class EventOut(BaseModel):
     id: int
     device: str
@@ -25,12 +30,19 @@ class EventOut(BaseModel):
     time_source: str = Field(description="device: device clock; uptime: recovered from uptime; hub: receipt")
     device_time: datetime | None
     received_at: datetime
+    window: str | None = Field(None, description="The device's window at the press")
+    operator: str | None = Field(None, description="The operator on shift at the press")
+    flag: str | None = Field(
+        None,
+        description="Why the press looks fake (repeat, burst, self_rating, after_hours, no_operator); "
+        "null = trusted",
+    )
     payload: dict[str, Any]
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> EventOut:
         return cls(
-            **{k: row[k] for k in ("id", "device", "boot", "seq", "type", "question", "value", "repeat")},
+            **{k: row[k] for k in _EVENT_FIELDS},
             time=iso(row["ts"]),
             time_source=row["time_source"],
             device_time=iso(row["device_ts"]),

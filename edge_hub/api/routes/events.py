@@ -22,6 +22,9 @@ def list_events(
     until: Annotated[datetime | None, Query(description="Event time to (ISO 8601, exclusive)")] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    flagged: Annotated[
+        bool | None, Query(description="true: only presses flagged as untrustworthy; false: only trusted")
+    ] = None,
 ) -> EventPage:
     page = store.events(
         device=device,
@@ -30,5 +33,6 @@ def list_events(
         until_ms=to_ms(until),
         cursor=parse_cursor(cursor),
         limit=limit,
+        flagged=flagged,
     )
     return EventPage(items=[EventOut.from_row(r) for r in page.items], next_cursor=page.next_cursor)

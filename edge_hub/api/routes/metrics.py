@@ -1,0 +1,84 @@
+"""GET /api/v1/metrics/*: the office's numbers, each with its sample size (see edge_hub/summary.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from edge_hub import aggregates, summary
+from edge_hub.api.deps import StoreDep, WriterDep, to_ms
+
+router = APIRouter(prefix="/metrics", tags=["metrics"])
+
+FromQ = Annotated[datetime, Query(alias="from", description="Period start, ISO 8601 (inclusive)")]
+ToQ = Annotated[datetime, Query(description="Period end, ISO 8601 (exclusive)")]
+WindowQ = Annotated[str | None, Query(description="Only this window")]
+OperatorQ = Annotated[str | None, Query(description="Only this operator")]
+DeviceQ = Annotated[str | None, Query(description="Only this device")]
+DepartmentQ = Annotated[str | None, Query(description="Only the windows of this department")]
+
+
+def _period(from_: datetime, to: datetime) -> tuple[int, int]:
+    lo, hi = to_ms(from_), to_ms(to)
+    assert lo is not None and hi is not None
+    if hi <= lo:
+        raise HTTPException(422, detail="'to' must be after 'from' / 'to' должно быть позже 'from'")
+    return lo, hi
+
+
+@router.get("/summary")
+def get_summary(
+    store: StoreDep,
+    from_: FromQ,
+    to: ToQ,
+    window: WindowQ = None,
+    operator: OperatorQ = None,
+    device: DeviceQ = None,
+    department: DepartmentQ = None,
+    include_flagged: Annotated[bool, Query(description="Count presses flagged as fake too")] = False,
+) -> dict[str, Any]:
+    """Every metric as ``{value, n}``; value is null (with a reason) when there is not enough data."""
+    lo, hi = _period(from_, to)
+    scope = summary.Scope(window=window, operator=operator, device=device, department=department)
+    return summary.summary(store.conn, lo, hi, scope, include_flagged=include_flagged)
+
+
+@router.get("/timeseries")
+def get_timeseries(
+    store: StoreDep,
+    from_: FromQ,
+    to: ToQ,
+    question: Annotated[str, Query(description="Question id, e.g. csat, nps, ces")] = "csat",
+    step: Annotated[str, Query(pattern="^(hour|day)$", description="hour, or the local day")] = "day",
+    window: WindowQ = None,
+    operator: OperatorQ = None,
+    device: DeviceQ = None,
+    department: DepartmentQ = None,
+) -> dict[str, Any]:
+    lo, hi = _period(from_, to)
+    scope = summary.Scope(window=window, operator=operator, device=device, department=department)
+    try:
+        return summary.timeseries(store.conn, lo, hi, question, step, scope)
+    except ValueError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+
+
+@router.get("/executors")
+def get_executors(
+    store: StoreDep,
+    from_: FromQ,
+    to: ToQ,
+    by: Annotated[str, Query(pattern="^(operator|window)$")] = "operator",
+) -> list[dict[str, Any]]:
+    """The league table, ranked by the Wilson lower bound of the positive share (in %)."""
+    lo, hi = _period(from_, to)
+    return summary.executors(store.conn, lo, hi, by)
+
+
+@router.post("/rebuild")
+def post_rebuild(store: WriterDep, from_: FromQ, to: ToQ, device: DeviceQ = None) -> dict[str, int]:
+    """Attribute, flag and aggregate the presses of a period again (after shifts or settings changed)."""
+    lo, hi = _period(from_, to)
+    return {"buckets_changed": aggregates.rebuild(store.conn, lo, hi, device)}
