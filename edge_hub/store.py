@@ -133,6 +133,10 @@ class Store:
         )  # fmt: skip
         db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
         self._migrate_office()
+        from edge_hub import alerts, sync  # their own tables
+
+        sync.migrate(db)
+        alerts.migrate(db)
         self.conn.commit()
 
     def _migrate_office(self) -> None:
