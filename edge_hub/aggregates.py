@@ -68,25 +68,74 @@ def apply(conn: sqlite3.Connection, after_id: int, settings: OfficeSettings | No
     if not rows:
         return 0
     settings = settings or office_settings.load(conn)
-    return _annotate(conn, settings, [_Press(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows])
+    presses = [_Press(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+    # new events only (the store ignores a duplicate): add them to their buckets
+    return _add(conn, _annotate(conn, settings, presses))
 
 
-def _annotate(conn: sqlite3.Connection, settings: OfficeSettings, presses: list[_Press]) -> int:
-    """Window, operator and flag for each press (in device, time order), then its buckets."""
+Bucket = tuple[int, str, str, str, str]  # hour, device, question, window, operator
+_OLD = "SELECT counts, flagged FROM aggregates WHERE key = ?"
+
+
+def _annotate(
+    conn: sqlite3.Connection, settings: OfficeSettings, presses: list[_Press]
+) -> dict[Bucket, tuple[dict[str, int], dict[str, dict[str, int]]]]:
+    """Window, operator and flag for each press (in device, time order); per bucket, the counts
+    of these presses (trusted by value, flagged by reason and value)."""
+    deltas: dict[Bucket, tuple[dict[str, int], dict[str, dict[str, int]]]] = {}
     if not presses:
-        return 0
+        return deltas
     windows = dict(conn.execute("SELECT device, window FROM devices WHERE window IS NOT NULL"))
     staffed = {w for (w,) in conn.execute("SELECT DISTINCT window FROM shifts")}
     updates = []
-    buckets = set()
     for p in presses:
         window = windows.get(p.device)
         operator = scopes.operator_at(conn, window, p.ts) if window else None
         flag = _flag(conn, settings, p, window in staffed and operator is None)
         updates.append((window, operator, flag, p.id))
-        buckets.add((hour_of(p.ts), p.device, p.question, window or "", operator or ""))
+        counts, flagged = deltas.setdefault(
+            (hour_of(p.ts), p.device, p.question, window or "", operator or ""), ({}, {})
+        )
+        target = counts if flag is None else flagged.setdefault(flag, {})
+        target[str(p.value)] = target.get(str(p.value), 0) + 1
     conn.executemany("UPDATE events SET window = ?, operator = ?, flag = ? WHERE id = ?", updates)
-    return recompute(conn, buckets)
+    return deltas
+
+
+def _add(conn: sqlite3.Connection, deltas: dict) -> int:
+    """Add new presses' counts to their buckets (each changed bucket: revision + 1, next seq)."""
+    (seq,) = conn.execute("SELECT coalesce(max(seq), 0) FROM aggregates").fetchone()
+    for bucket, (counts, flagged) in sorted(deltas.items()):
+        old = conn.execute(_OLD, (bucket_key(*bucket),)).fetchone()
+        if old is not None:
+            counts = _merge(orjson.loads(old[0]), counts)
+            old_flagged = orjson.loads(old[1])
+            flagged = {
+                r: _merge(old_flagged.get(r, {}), flagged.get(r, {})) for r in {*old_flagged, *flagged}
+            }
+        seq += 1
+        _store(conn, bucket, counts, flagged, seq)
+    return len(deltas)
+
+
+def _merge(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {v: a.get(v, 0) + b.get(v, 0) for v in {*a, *b}}
+
+
+def _store(conn: sqlite3.Connection, bucket: Bucket, counts: dict, flagged: dict, seq: int) -> None:
+    hour, device, question, window, operator = bucket
+    conn.execute(
+        "INSERT INTO aggregates (key, hour, device, question, window, operator, kind, counts, flagged, "
+        "n, revision, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT(key) DO UPDATE SET "
+        "counts = excluded.counts, flagged = excluded.flagged, n = excluded.n, "
+        "revision = revision + 1, seq = excluded.seq",
+        (bucket_key(*bucket), hour, device, question, window, operator, KIND_ANSWERS, _json(counts),
+         _json(flagged), sum(counts.values()), seq),
+    )  # fmt: skip
+
+
+def _json(value: dict) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _flag(conn: sqlite3.Connection, settings: OfficeSettings, p: _Press, unstaffed: bool) -> str | None:
@@ -123,7 +172,7 @@ def _flag(conn: sqlite3.Connection, settings: OfficeSettings, p: _Press, unstaff
     return None
 
 
-def recompute(conn: sqlite3.Connection, buckets: Iterable[tuple[int, str, str, str, str]]) -> int:
+def recompute(conn: sqlite3.Connection, buckets: Iterable[Bucket]) -> int:
     """Rebuild these buckets from the events; bump revision and sequence where they changed."""
     changed = 0
     (seq,) = conn.execute("SELECT coalesce(max(seq), 0) FROM aggregates").fetchone()
@@ -138,22 +187,13 @@ def recompute(conn: sqlite3.Connection, buckets: Iterable[tuple[int, str, str, s
         ):
             target = counts if flag is None else flagged.setdefault(flag, {})
             target[str(value)] = n
-        key = bucket_key(hour, device, question, window, operator)
-        counts_json = orjson.dumps(counts, option=orjson.OPT_SORT_KEYS).decode()
-        flagged_json = orjson.dumps(flagged, option=orjson.OPT_SORT_KEYS).decode()
-        old = conn.execute("SELECT counts, flagged FROM aggregates WHERE key = ?", (key,)).fetchone()
-        if old is not None and old[0] == counts_json and old[1] == flagged_json:
+        bucket = (hour, device, question, window, operator)
+        old = conn.execute(_OLD, (bucket_key(*bucket),)).fetchone()
+        if old is not None and orjson.loads(old[0]) == counts and orjson.loads(old[1]) == flagged:
             continue
         seq += 1
         changed += 1
-        conn.execute(
-            "INSERT INTO aggregates (key, hour, device, question, window, operator, kind, counts, flagged, "
-            "n, revision, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT(key) DO UPDATE SET "
-            "counts = excluded.counts, flagged = excluded.flagged, n = excluded.n, "
-            "revision = revision + 1, seq = excluded.seq",
-            (key, hour, device, question, window, operator, KIND_ANSWERS, counts_json, flagged_json,
-             sum(counts.values()), seq),
-        )  # fmt: skip
+        _store(conn, bucket, counts, flagged, seq)
     return changed
 
 
@@ -178,6 +218,5 @@ def rebuild(conn: sqlite3.Connection, from_ms: int, to_ms: int, device: str | No
             args,
         ).fetchall()
         presses = [_Press(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
-        changed = _annotate(conn, settings, presses)
-        changed += recompute(conn, old)
+        changed = recompute(conn, old | set(_annotate(conn, settings, presses)))
     return changed
