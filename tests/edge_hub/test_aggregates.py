@@ -218,3 +218,25 @@ def test_the_api_serves_the_summary_timeseries_and_flagged_presses(hub_db):
     assert [(e["seq"], e["flag"]) for e in flagged] == [(7, "repeat")]
     bad = client.get("/api/v1/metrics/summary", params={"from": period["to"], "to": period["from"]})
     assert bad.status_code == 422
+
+
+def test_shifts_and_windows_set_through_the_api_re_credit_presses_already_stored(hub_db):
+    _always_open(hub_db)
+    hub_db.presses([(MON_10 + i * MIN, 5, "btn-01", "csat", {}) for i in range(3)])
+    client = TestClient(create_app(Runtime(SITE, hub_db.path, "mqtt://test")))
+    assert client.put("/api/v1/departments/d", json={"name": "Отдел"}).status_code == 200
+    assert client.put("/api/v1/windows/w1", json={"department": "d", "name": "Окно 1"}).status_code == 200
+    assert client.put("/api/v1/operators/ivanova", json={"name": "Иванова"}).status_code == 200
+    assert client.put("/api/v1/devices/btn-01/window", json={"window": "w1"}).status_code == 200
+    shift = {"operator": "ivanova", "window": "w1", "start": "2026-11-23T09:00", "end": "2026-11-23T18:00"}
+    assert client.post("/api/v1/shifts", json=shift).status_code == 201
+    period = {"from": "2026-11-23T07:00:00Z", "to": "2026-11-23T08:00:00Z"}
+    by_op = client.get("/api/v1/metrics/summary", params={**period, "operator": "ivanova"}).json()
+    assert by_op["ratings"] == 3
+    shift_id = client.get("/api/v1/shifts").json()[0]["id"]
+    assert client.delete(f"/api/v1/shifts/{shift_id}").status_code == 204
+    gone = client.get("/api/v1/metrics/summary", params={**period, "operator": "ivanova"}).json()
+    assert gone["ratings"] == 0
+    # no shift left at all at w1: the window is not staffed by shifts, so nothing is flagged
+    at_window = client.get("/api/v1/metrics/summary", params={**period, "window": "w1"}).json()
+    assert at_window["ratings"] == 3 and at_window["flagged"]["total"] == 0
