@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import uvicorn
 
+from edge_hub.alerts import AlertEngine
 from edge_hub.api.main import create_app
 from edge_hub.broker import HUB_USER, EmbeddedBroker
 from edge_hub.config import Settings
@@ -50,6 +51,7 @@ class Hub:
         self.broker: EmbeddedBroker | None = None
         self.ingestor: Ingestor | None = None
         self._thread: threading.Thread | None = None
+        self.alerts: AlertEngine | None = None
         self._stopping = threading.Event()
         self.runtime: Runtime | None = None
         #: Called first by stop(), e.g. to stop simulated devices while the broker still runs.
@@ -102,6 +104,8 @@ class Hub:
         gc.freeze()
         self._thread = threading.Thread(target=self._run_ingest, name="ingest", daemon=True)
         self._thread.start()
+        self.alerts = AlertEngine(s.db_path)
+        self.alerts.start()
 
     def _run_ingest(self) -> None:
         assert self.ingestor is not None
@@ -141,6 +145,8 @@ class Hub:
             callback()
         self.before_stop.clear()
         self._stopping.set()
+        if self.alerts is not None:
+            self.alerts.stop()
         if self.ingestor is not None:
             self.ingestor.stop()
         if self._thread is not None:
