@@ -277,6 +277,158 @@ def device_add(device_id: str, password: str | None, data_dir: Path | None, conf
     )
 
 
+_db_options = [
+    click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML settings file"),
+    click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="SQLite database file"),
+    click.option(
+        "--data-dir", type=click.Path(file_okay=False, path_type=Path), help="The hub's data folder"
+    ),
+]
+
+
+def db_options(func):
+    for option in reversed(_db_options):
+        func = option(func)
+    return func
+
+
+def _open_store(options: dict):
+    """The hub's database, found by the same settings as ``edge-hub run`` (created when missing)."""
+    from edge_hub.store import Store
+
+    return Store.open(_load(options).db_path)
+
+
+def _when(ms: int | None) -> str:
+    from datetime import UTC, datetime
+
+    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@cli.group()
+def token() -> None:
+    """Access tokens of the central server's sync API. / Токены доступа к API синхронизации."""
+
+
+@token.command("create")
+@click.option(
+    "--scope", default="sync:read", show_default=True, type=click.Choice(["sync:read"]), help="What it allows"
+)
+@click.option("--name", help="Who uses it, e.g. central-msk")
+@db_options
+def token_create(scope: str, name: str | None, **options) -> None:
+    """Create a token and print it once: only its hash is stored.
+
+    Создать токен и показать его один раз: хранится только его хэш.
+    """
+    from edge_hub import sync
+
+    store = _open_store(options)
+    try:
+        secret = sync.create_token(store.conn, scope, name)
+        info = sync.find_token(store.conn, secret)
+    finally:
+        store.close()
+    assert info is not None
+    click.echo(secret)
+    click.echo(
+        f"token {info.id} ({scope}{', ' + name if name else ''}): copy it now, it cannot be shown again.\n"
+        f"токен {info.id}: скопируйте его сейчас, повторно он показан не будет.",
+        err=True,
+    )
+
+
+@token.command("list")
+@db_options
+def token_list(**options) -> None:
+    """List the tokens (never their secrets). / Список токенов (без секретов)."""
+    from edge_hub import sync
+
+    store = _open_store(options)
+    try:
+        tokens = sync.list_tokens(store.conn)
+    finally:
+        store.close()
+    if not tokens:
+        click.echo("no tokens / токенов нет", err=True)
+        return
+    click.echo("ID\tSCOPE\tSTATE\tCREATED\tLAST USED\tNAME")
+    for t in tokens:
+        state = "revoked" if t.revoked else "active"
+        click.echo(
+            f"{t.id}\t{t.scope}\t{state}\t{_when(t.created_at)}\t{_when(t.last_used_at)}\t{t.name or ''}"
+        )
+
+
+@token.command("revoke")
+@click.argument("token_id", metavar="ID", type=int)
+@db_options
+def token_revoke(token_id: int, **options) -> None:
+    """Revoke token ID at once and for good. / Отозвать токен ID навсегда."""
+    from edge_hub import sync
+
+    store = _open_store(options)
+    try:
+        revoked = sync.revoke_token(store.conn, token_id)
+    except sync.TokenNotFound as exc:
+        raise click.BadParameter(str(exc), param_hint="ID") from None
+    finally:
+        store.close()
+    click.echo(
+        f"token {token_id} revoked / токен отозван"
+        if revoked
+        else f"token {token_id} was revoked already / токен уже был отозван"
+    )
+
+
+@cli.group("sync")
+def sync_group() -> None:
+    """Sync with the central server (see edge_hub/SYNC.md). / Синхронизация с центральным сервером."""
+
+
+@sync_group.command("pull")
+@click.option("--from", "url", required=True, help="The hub's address, e.g. http://hub-1:8080")
+@click.option(
+    "--token",
+    required=True,
+    envvar="OTK_SYNC_TOKEN",
+    help="A sync:read token of that hub (or OTK_SYNC_TOKEN)",
+)
+@click.option(
+    "--into",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The central SQLite file (created when missing)",
+)
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 5000), help="Buckets a page")
+@click.option(
+    "--from-start", is_flag=True, help="Pull everything again (harmless: only newer revisions count)"
+)
+def sync_pull(url: str, token: str, into: Path, limit: int, from_start: bool) -> None:
+    """Reference central puller: fetch a hub's changed buckets into a SQLite file.
+
+    Эталонный загрузчик центра: изменённые корзины хаба в файл SQLite. Прерванная загрузка
+    продолжается с места остановки; повторная ничего не меняет.
+    """
+    from edge_hub import sync
+
+    _setup_logging("WARNING")
+
+    def progress(p: sync.PageProgress) -> None:
+        click.echo(
+            f"page {p.number}: {p.items} buckets (new {p.new}, updated {p.updated}, unchanged {p.unchanged}),"
+            f" cursor {p.cursor} of {p.high_water}",
+            err=True,
+        )
+
+    stats = sync.pull(url, token, into, limit, progress, from_start=from_start)
+    click.echo(
+        f"hub {stats.hub_id} (site {stats.site}): {stats.pages} pages, {stats.items} buckets: "
+        f"{stats.new} new, {stats.updated} updated, {stats.unchanged} unchanged; cursor {stats.cursor}\n"
+        f"новых {stats.new}, обновлено {stats.updated}, без изменений {stats.unchanged}"
+    )
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge_hub.errors import ConfigError
@@ -49,6 +49,17 @@ class Settings(BaseSettings):
     )
     session_expiry_days: int = Field(7, ge=1, description="Broker drops sessions unused this long")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    sync_push_url: str | None = Field(
+        None, description="Push the aggregates to this URL as they change (unset: the central server pulls)"
+    )
+    sync_push_token: SecretStr | None = Field(None, description="Bearer token for sync_push_url")
+    sync_push_interval_s: float = Field(30, gt=0, description="How often to push new changes")
+
+    @model_validator(mode="after")
+    def _push_needs_token(self) -> Settings:
+        if self.sync_push_url and self.sync_push_token is None:
+            raise ValueError("sync_push_url needs sync_push_token")
+        return self
 
     @field_validator("mqtt_url")
     @classmethod

@@ -22,6 +22,7 @@ from edge_hub.ingest import Ingestor
 from edge_hub.mqtt import BrokerAddress
 from edge_hub.runtime import Runtime
 from edge_hub.store import Store
+from edge_hub.sync import Pusher
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class Hub:
         self.ingestor: Ingestor | None = None
         self._thread: threading.Thread | None = None
         self.alerts: AlertEngine | None = None
+        self.pusher: Pusher | None = None
         self._stopping = threading.Event()
         self.runtime: Runtime | None = None
         #: Called first by stop(), e.g. to stop simulated devices while the broker still runs.
@@ -106,6 +108,11 @@ class Hub:
         self._thread.start()
         self.alerts = AlertEngine(s.db_path)
         self.alerts.start()
+        if s.sync_push_url and s.sync_push_token is not None:
+            token = s.sync_push_token.get_secret_value()
+            interval = s.sync_push_interval_s
+            self.pusher = Pusher(s.db_path, s.sync_push_url, token, site=s.site, interval_s=interval)
+            self.pusher.start()
 
     def _run_ingest(self) -> None:
         assert self.ingestor is not None
@@ -147,6 +154,8 @@ class Hub:
         self._stopping.set()
         if self.alerts is not None:
             self.alerts.stop()
+        if self.pusher is not None:
+            self.pusher.stop()
         if self.ingestor is not None:
             self.ingestor.stop()
         if self._thread is not None:
