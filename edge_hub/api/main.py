@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse
 
 import hub_ui
 from edge_hub import __version__
-from edge_hub.api.routes import devices, events, health, metrics, quarantine, scopes
+from edge_hub.api.routes import alerts, devices, events, export, health, metrics, quarantine, scopes, sync
 from edge_hub.runtime import Runtime
 
 
@@ -19,7 +19,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     api = APIRouter(prefix="/api/v1")
-    for module in (devices, events, metrics, quarantine, scopes):
+    for module in (alerts, devices, events, metrics, export, quarantine, scopes, sync):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

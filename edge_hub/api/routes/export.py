@@ -1,0 +1,75 @@
+"""GET /api/v1/export: the metrics by period and scope as a CSV or XLSX download (edge_hub/export.py).
+
+A date-time without an offset is office local time (the ``timezone`` setting), so
+``from=2026-11-01&to=2026-12-01`` is the office's November. Refusals are 422 with an
+"English / Russian" ``detail``: an unknown format, language or step, ``to`` not after ``from``,
+a scope id that is not an id, more than ``MAX_ROWS`` rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from edge_hub import export, office, summary
+from edge_hub.api.deps import StoreDep, to_ms
+from edge_hub.scopes import ID_PATTERN
+
+router = APIRouter(tags=["export"])
+
+LOCAL = "ISO 8601; office local time when it has no offset"
+ScopeId = Annotated[str | None, Query(pattern=ID_PATTERN)]
+
+
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file, as an attachment named otklik-<first day>_<last day>.<format>",
+            "content": {media_type: {} for media_type in export.MEDIA_TYPES.values()},
+        }
+    },
+)
+def get_export(
+    store: StoreDep,
+    from_: Annotated[datetime, Query(alias="from", description=f"Period start (inclusive), {LOCAL}")],
+    to: Annotated[datetime, Query(description=f"Period end (exclusive), {LOCAL}")],
+    fmt: Annotated[Literal["csv", "xlsx"], Query(alias="format", description="File format")] = "xlsx",
+    lang: Annotated[
+        Literal["ru", "en"],
+        Query(description="Headers; CSV: ru is ';' with a decimal comma, en is ',' with a point"),
+    ] = "ru",
+    step: Annotated[
+        Literal["day", "hour", "total"], Query(description="A row per local day, per hour, or one row")
+    ] = "day",
+    window: Annotated[ScopeId, Query(description="Only this window")] = None,
+    operator: Annotated[ScopeId, Query(description="Only this operator")] = None,
+    department: Annotated[ScopeId, Query(description="Only the windows of this department")] = None,
+    device: Annotated[ScopeId, Query(description="Only this device")] = None,
+) -> Response:
+    """Every metric with its n per row (an empty value: not enough data) and the flagged presses."""
+    settings = office.load(store.conn)
+    lo, hi = _ms(from_, settings.zone), _ms(to, settings.zone)
+    scope = summary.Scope(window=window, operator=operator, device=device, department=department)
+    try:
+        table = export.build(store.conn, lo, hi, scope, step=step, lang=lang, settings=settings)
+        body = export.write(table, fmt)
+    except export.ExportError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+    return Response(
+        body,
+        media_type=export.MEDIA_TYPES[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.filename(table, fmt)}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _ms(value: datetime, zone: tzinfo) -> int:
+    ms = to_ms(value if value.tzinfo is not None else value.replace(tzinfo=zone))
+    assert ms is not None
+    return ms
