@@ -20,8 +20,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -32,6 +31,7 @@ import orjson
 from sqlite_utils import Database
 
 from edge_hub import office as office_settings
+from edge_hub.db import immediate as _write
 from edge_hub.errors import OtklikError
 from edge_hub.metrics.formulas import SCALES
 from edge_hub.office import WEEKDAYS, OfficeSettings
@@ -562,21 +562,6 @@ def _select(conn: sqlite3.Connection, where: str, args: list, limit: int) -> lis
 
 def _now(now_ms: int | None) -> int:
     return time.time_ns() // 1_000_000 if now_ms is None else now_ms
-
-
-@contextmanager
-def _write(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction taken up front (BEGIN IMMEDIATE), or the caller's open one."""
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
 
 
 # --- the engine -----------------------------------------------------------------------------

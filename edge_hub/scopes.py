@@ -17,12 +17,12 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from edge_hub import office
+from edge_hub.db import immediate as _write
 from edge_hub.errors import OtklikError
 
 _LOGGER = logging.getLogger(__name__)
@@ -88,21 +88,6 @@ class ImportResult:
 
 def _msg(en: str, ru: str) -> str:
     return f"{en} / {ru}"
-
-
-@contextmanager
-def _write(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction taken up front (BEGIN IMMEDIATE), or the caller's open one."""
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
 
 
 def _rows(conn: sqlite3.Connection, sql: str, args: tuple | list = ()) -> list[dict[str, Any]]:

@@ -29,8 +29,8 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
+from edge_hub.db import immediate as _write
 from edge_hub.errors import OtklikError
 
 if TYPE_CHECKING:
@@ -99,21 +100,6 @@ def migrate(db: Database) -> None:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-@contextmanager
-def _write(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction taken up front (BEGIN IMMEDIATE), or the caller's open one."""
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
 
 
 # --- tokens ---------------------------------------------------------------------------------

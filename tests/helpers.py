@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from itertools import count
 from pathlib import Path
 
 import httpx
@@ -22,6 +23,10 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from edge_hub.broker import HUB_USER, find_mosquitto, free_port, wait_for_port, write_mosquitto_config
+from edge_hub.contract import Contract
+from edge_hub.ingest import Ingestor
+from edge_hub.mqtt import BrokerAddress, Incoming
+from edge_hub.store import Store
 
 SITE = "office-1"
 DEVICES = tuple(f"btn-{i:02d}" for i in range(1, 21))
@@ -51,6 +56,39 @@ def press(device: str = "btn-01", boot: int = 1, seq: int = 1, **extra) -> dict:
 
 def topic(device: str, kind: str, site: str = SITE) -> str:
     return f"otk/v1/{site}/{device}/{kind}"
+
+
+class FedHub:
+    """A hub database (real SQLite) fed through the real ingest path: each message goes through
+    the contract and ``Ingestor.process`` as if it came from the broker, without one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.store = Store.open(path)
+        self.conn = self.store.conn
+        self.ingestor = Ingestor(
+            self.store, Contract(site=SITE), BrokerAddress("127.0.0.1", 1), site=SITE, client_id="t"
+        )
+        self.seqs: dict[str, count] = {}
+        self.mids = count(1)
+
+    def presses(self, items) -> None:
+        """(ts, value, device, question, extra fields) each, in one ingest batch."""
+        batch = []
+        for ts, value, device, question, extra in items:
+            seq = next(self.seqs.setdefault(device, count(1)))
+            body = press(device, seq=seq, ts=ts, value=value, question=question, **extra)
+            batch.append(Incoming(topic(device, "event"), orjson.dumps(body), next(self.mids), 1, False, ts))
+        self.ingestor.process(batch)
+
+    def press(self, ts: int, value: int, device: str = "btn-01", question: str = "csat", **extra) -> None:
+        self.presses([(ts, value, device, question, extra)])
+
+    def send(self, to: str, body: dict, received_at: int) -> None:
+        self.ingestor.process([Incoming(to, orjson.dumps(body), next(self.mids), 1, False, received_at)])
+
+    def close(self) -> None:
+        self.store.close()
 
 
 def db_rows(path: Path, sql: str, args: tuple = ()) -> list[tuple]:

@@ -4,7 +4,6 @@ real SQLite (messages go through the contract and Ingestor.process, as from the 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from itertools import count
 
 import orjson
 import pytest
@@ -12,12 +11,9 @@ from fastapi.testclient import TestClient
 
 from edge_hub import aggregates, office, scopes, summary
 from edge_hub.api.main import create_app
-from edge_hub.contract import Contract
-from edge_hub.ingest import Ingestor
-from edge_hub.mqtt import BrokerAddress, Incoming
+from edge_hub.mqtt import Incoming
 from edge_hub.runtime import Runtime
-from edge_hub.store import Store
-from tests.helpers import SITE, press, topic
+from tests.helpers import SITE, FedHub, press, topic
 
 H = 3_600_000
 MIN = 60_000
@@ -25,29 +21,8 @@ MIN = 60_000
 MON_10 = int(datetime(2026, 11, 23, 7, tzinfo=UTC).timestamp() * 1000)
 
 
-class Office:
+class Office(FedHub):
     """A hub database fed through the real ingest path."""
-
-    def __init__(self, path):
-        self.path = path
-        self.store = Store.open(path)
-        self.conn = self.store.conn
-        self.ingestor = Ingestor(
-            self.store, Contract(site=SITE), BrokerAddress("127.0.0.1", 1), site=SITE, client_id="t"
-        )
-        self.seqs: dict[str, count] = {}
-        self.mids = count(1)
-
-    def press(self, ts: int, value: int, device: str = "btn-01", question: str = "csat", **extra) -> None:
-        self.presses([(ts, value, device, question, extra)])
-
-    def presses(self, items) -> None:
-        batch = []
-        for ts, value, device, question, extra in items:
-            seq = next(self.seqs.setdefault(device, count(1)))
-            body = press(device, seq=seq, ts=ts, value=value, question=question, **extra)
-            batch.append(Incoming(topic(device, "event"), orjson.dumps(body), next(self.mids), 1, False, ts))
-        self.ingestor.process(batch)
 
     def buckets(self) -> dict[str, tuple]:
         return {

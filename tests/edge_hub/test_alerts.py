@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import typing
 from datetime import UTC, datetime
-from itertools import count
 
 import orjson
 import pytest
@@ -17,12 +16,9 @@ from fastapi.testclient import TestClient
 from edge_hub import aggregates, alerts, office, scopes
 from edge_hub.api.main import create_app
 from edge_hub.api.routes import alerts as alert_routes
-from edge_hub.contract import Contract
-from edge_hub.ingest import Ingestor
-from edge_hub.mqtt import BrokerAddress, Incoming
 from edge_hub.runtime import Runtime
 from edge_hub.store import Store
-from tests.helpers import SITE, press, topic, wait_until
+from tests.helpers import SITE, FedHub, topic, wait_until
 
 MIN = 60_000
 H = 60 * MIN
@@ -31,33 +27,15 @@ MON_10 = int(datetime(2026, 11, 23, 7, tzinfo=UTC).timestamp() * 1000)
 MON_09 = MON_10 - H
 
 
-class Office:
+class Office(FedHub):
     """A hub database fed through the real ingest path: presses and statuses."""
 
-    def __init__(self, path):
-        self.path = path
-        self.store = Store.open(path)
-        self.conn = self.store.conn
-        self.ingestor = Ingestor(
-            self.store, Contract(site=SITE), BrokerAddress("127.0.0.1", 1), site=SITE, client_id="t"
-        )
-        self.seqs: dict[str, count] = {}
-        self.mids = count(1)
-
-    def press(self, ts: int, value: int, device: str = "btn-01", question: str = "csat", **extra) -> None:
-        seq = next(self.seqs.setdefault(device, count(1)))
-        body = press(device, seq=seq, ts=ts, value=value, question=question, **extra)
-        self._send(topic(device, "event"), body, ts)
-
-    def presses(self, ts: int, values, device: str = "btn-01", gap: int = MIN) -> None:
+    def presses_from(self, ts: int, values, device: str = "btn-01", gap: int = MIN) -> None:
         for i, value in enumerate(values):
             self.press(ts + i * gap, value, device)
 
     def status(self, at: int, device: str = "btn-01", state: str = "online", **fields) -> None:
-        self._send(topic(device, "status"), {"v": 1, "device": device, "state": state, **fields}, at)
-
-    def _send(self, to: str, body: dict, received_at: int) -> None:
-        self.ingestor.process([Incoming(to, orjson.dumps(body), next(self.mids), 1, False, received_at)])
+        self.send(topic(device, "status"), {"v": 1, "device": device, "state": state, **fields}, at)
 
     def evaluate(self, now: int) -> list[int]:
         return alerts.evaluate(self.conn, now)
@@ -163,9 +141,9 @@ def test_comment_and_callback_are_stored_in_the_payload_and_checked_by_the_contr
 
 
 def test_a_negative_spike_opens_at_the_threshold_and_not_below(hub_db):
-    hub_db.presses(MON_10, (5, 1, 4, 2), device="btn-01")  # 2 of 4 = 50 %: a spike
-    hub_db.presses(MON_10, (5, 1, 4, 3), device="btn-02")  # 1 of 4 = 25 %
-    hub_db.presses(MON_10, (1, 2, 4), device="btn-03")  # 2 of 3: too few ratings
+    hub_db.presses_from(MON_10, (5, 1, 4, 2), device="btn-01")  # 2 of 4 = 50 %: a spike
+    hub_db.presses_from(MON_10, (5, 1, 4, 3), device="btn-02")  # 1 of 4 = 25 %
+    hub_db.presses_from(MON_10, (1, 2, 4), device="btn-03")  # 2 of 3: too few ratings
     now = MON_10 + 5 * MIN
     (new,) = hub_db.evaluate(now)
     (alert,) = hub_db.alerts()
@@ -181,15 +159,15 @@ def test_a_negative_spike_opens_at_the_threshold_and_not_below(hub_db):
 
 def test_a_spike_counts_per_window_across_its_devices(hub_db):
     _scopes(hub_db, "w1", "btn-01", "btn-02")
-    hub_db.presses(MON_10, (5, 1), device="btn-01")
-    hub_db.presses(MON_10, (4, 2), device="btn-02")
+    hub_db.presses_from(MON_10, (5, 1), device="btn-01")
+    hub_db.presses_from(MON_10, (4, 2), device="btn-02")
     (_,) = hub_db.evaluate(MON_10 + 5 * MIN)
     (alert,) = hub_db.alerts()
     assert (alert["key"], alert["window"], alert["device"]) == ("negative_spike:window:w1", "w1", None)
 
 
 def test_a_spike_ignores_flagged_presses_and_other_questions(hub_db):
-    hub_db.presses(MON_10, (5, 4, 1), device="btn-01")
+    hub_db.presses_from(MON_10, (5, 4, 1), device="btn-01")
     hub_db.press(MON_10 + 3 * MIN + 500, 1, device="btn-01", repeat=True)  # flagged: not counted
     hub_db.press(MON_10 + 4 * MIN, 0, device="btn-01", question="nps")  # not the main question
     assert hub_db.evaluate(MON_10 + 5 * MIN) == []
@@ -198,7 +176,7 @@ def test_a_spike_ignores_flagged_presses_and_other_questions(hub_db):
 
 
 def test_a_spike_resolves_itself_when_it_is_over_even_if_acknowledged(hub_db):
-    hub_db.presses(MON_10, (1, 1, 5, 5), device="btn-01")
+    hub_db.presses_from(MON_10, (1, 1, 5, 5), device="btn-01")
     (new,) = hub_db.evaluate(MON_10 + 4 * MIN)
     alerts.acknowledge(hub_db.conn, new, "Петров", "смотрю", now_ms=MON_10 + 5 * MIN)
     hub_db.press(MON_10 + 6 * MIN, 5)  # 2 of 5 = 40 %: below the threshold
@@ -210,7 +188,7 @@ def test_a_spike_resolves_itself_when_it_is_over_even_if_acknowledged(hub_db):
         ("system", "opened"), ("Петров", "acknowledged"), ("system", "resolved"),
     ]  # fmt: skip
     # a new spike later is a new alert
-    hub_db.presses(MON_10 + H, (1, 2, 1, 1), device="btn-01")
+    hub_db.presses_from(MON_10 + H, (1, 2, 1, 1), device="btn-01")
     assert len(hub_db.evaluate(MON_10 + H + 4 * MIN)) == 1
     assert [a["state"] for a in hub_db.alerts()] == ["open", "resolved"]
 
@@ -218,8 +196,8 @@ def test_a_spike_resolves_itself_when_it_is_over_even_if_acknowledged(hub_db):
 def test_the_spike_thresholds_come_from_the_office_settings(hub_db):
     rules = office.AlertRules(spike_share=0.75, spike_min_n=3, spike_minutes=5)
     office.save(hub_db.conn, office.OfficeSettings(alerts=rules))
-    hub_db.presses(MON_10, (1, 1, 5), device="btn-01")  # 2 of 3 = 67 % < 75 %
-    hub_db.presses(MON_10, (1, 1, 1), device="btn-02")  # 3 of 3
+    hub_db.presses_from(MON_10, (1, 1, 5), device="btn-01")  # 2 of 3 = 67 % < 75 %
+    hub_db.presses_from(MON_10, (1, 1, 1), device="btn-02")  # 3 of 3
     hub_db.evaluate(MON_10 + 3 * MIN)
     assert [a["device"] for a in hub_db.alerts()] == ["btn-02"]
     assert hub_db.evaluate(MON_10 + 8 * MIN) == []  # older than 5 minutes now: over
@@ -363,7 +341,7 @@ def test_alerts_are_listed_newest_first(hub_db):
 
 
 def test_one_unresolved_alert_per_key_is_guarded_by_the_database(hub_db):
-    hub_db.presses(MON_10, (1, 1, 1, 1))
+    hub_db.presses_from(MON_10, (1, 1, 1, 1))
     hub_db.evaluate(MON_10 + 5 * MIN)
     with pytest.raises(Exception, match="UNIQUE"):
         hub_db.conn.execute(

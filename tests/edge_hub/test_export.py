@@ -7,21 +7,16 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
-from itertools import count
 
-import orjson
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from edge_hub import export, office, scopes, summary
 from edge_hub.api.main import create_app
-from edge_hub.contract import Contract
-from edge_hub.ingest import Ingestor
-from edge_hub.mqtt import BrokerAddress, Incoming
 from edge_hub.runtime import Runtime
 from edge_hub.store import Store
-from tests.helpers import SITE, press, topic
+from tests.helpers import SITE, FedHub
 
 H = 3_600_000
 MIN = 60_000
@@ -35,26 +30,7 @@ PERIOD = {"from": "2026-11-23T00:00:00", "to": "2026-11-26T00:00:00"}  # no offs
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-class Office:
-    """A hub database fed through the real ingest path (as in test_aggregates.py)."""
-
-    def __init__(self, path):
-        self.path = path
-        self.store = Store.open(path)
-        self.conn = self.store.conn
-        self.ingestor = Ingestor(
-            self.store, Contract(site=SITE), BrokerAddress("127.0.0.1", 1), site=SITE, client_id="t"
-        )
-        self.seqs: dict[str, count] = {}
-        self.mids = count(1)
-
-    def presses(self, items) -> None:
-        batch = []
-        for ts, value, device, question, extra in items:
-            seq = next(self.seqs.setdefault(device, count(1)))
-            body = press(device, seq=seq, ts=ts, value=value, question=question, **extra)
-            batch.append(Incoming(topic(device, "event"), orjson.dumps(body), next(self.mids), 1, False, ts))
-        self.ingestor.process(batch)
+Office = FedHub
 
 
 @pytest.fixture

@@ -30,12 +30,9 @@ from fastapi.testclient import TestClient
 from edge_hub import aggregates, sync
 from edge_hub.api.main import create_app
 from edge_hub.cli import cli
-from edge_hub.contract import Contract
-from edge_hub.ingest import Ingestor
-from edge_hub.mqtt import BrokerAddress, Incoming
 from edge_hub.runtime import Runtime
 from edge_hub.store import Store
-from tests.helpers import SITE, free_port, press, topic, wait_until
+from tests.helpers import SITE, FedHub, free_port, wait_until
 
 H = 3_600_000
 MIN = 60_000
@@ -44,29 +41,18 @@ MON = int(datetime(2026, 11, 23, 7, tzinfo=UTC).timestamp() * 1000)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class FedHub:
+class SyncedHub(FedHub):
     """A hub database fed presses through the real ingest path; remembers what was pressed."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.store = Store.open(path)
-        self.conn = self.store.conn
-        self.ingestor = Ingestor(
-            self.store, Contract(site=SITE), BrokerAddress("127.0.0.1", 1), site=SITE, client_id="t"
-        )
-        self.seqs: dict[str, count] = {}
-        self.mids = count(1)
+        super().__init__(path)
         self.pressed: Counter[tuple[str, str, str]] = Counter()  # (device, question, value) -> presses
 
-    def presses(self, items: list[tuple[int, int, str]], question: str = "csat") -> None:
+    def presses(self, items: list[tuple[int, int, str]], question: str = "csat") -> None:  # type: ignore[override]
         """Press (ts, value, device) each, in one ingest batch."""
-        batch = []
-        for ts, value, device in items:
-            seq = next(self.seqs.setdefault(device, count(1)))
-            body = press(device, seq=seq, ts=ts, value=value, question=question)
-            batch.append(Incoming(topic(device, "event"), orjson.dumps(body), next(self.mids), 1, False, ts))
+        super().presses([(ts, value, device, question, {}) for ts, value, device in items])
+        for _, value, device in items:
             self.pressed[(device, question, str(value))] += 1
-        self.ingestor.process(batch)
 
     @property
     def hub_id(self) -> str:
@@ -80,12 +66,9 @@ class FedHub:
             )
         }
 
-    def close(self) -> None:
-        self.store.close()
-
 
 def day_of_presses(
-    hub: FedHub, devices: tuple[str, ...], hours: int, per_hour: int, start: int = MON
+    hub: SyncedHub, devices: tuple[str, ...], hours: int, per_hour: int, start: int = MON
 ) -> None:
     """Presses spread over ``hours`` hours: values cycle 1..5, one batch per hour."""
     values = count()
@@ -119,10 +102,10 @@ class Served:
 
 @pytest.fixture
 def make_hub(tmp_path):
-    hubs: list[FedHub] = []
+    hubs: list[SyncedHub] = []
 
-    def make(name: str) -> FedHub:
-        hub = FedHub(tmp_path / name / "hub.db")
+    def make(name: str) -> SyncedHub:
+        hub = SyncedHub(tmp_path / name / "hub.db")
         hubs.append(hub)
         return hub
 
@@ -144,7 +127,7 @@ def serve():
         server.stop()
 
 
-def hub_app(hub: FedHub, site: str = SITE) -> FastAPI:
+def hub_app(hub: SyncedHub, site: str = SITE) -> FastAPI:
     return create_app(Runtime(site, hub.path, "mqtt://test"))
 
 

@@ -1,0 +1,26 @@
+"""Small SQLite helpers shared by the modules that write beside the ingest thread."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction taken up front (BEGIN IMMEDIATE), or the caller's open one.
+
+    Taking the write lock first means a check and the write it guards cannot be split by
+    another writer (the ingest thread).
+    """
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
