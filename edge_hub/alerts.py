@@ -22,8 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -388,26 +387,19 @@ def open_ms_between(
     stop early once it reaches ``enough_ms``."""
     if end_ms <= start_ms:
         return 0
-    zone = settings.zone
-    first = datetime.fromtimestamp(start_ms / 1000, UTC).astimezone(zone).date()
-    day = datetime.fromtimestamp(end_ms / 1000, UTC).astimezone(zone).date()
+    first = settings.local(start_ms).date()
+    day = settings.local(end_ms).date()
     total = 0
     for _ in range(_SILENCE_MAX_DAYS):
         if day < first:
             break
         for start, end in settings.opening_hours[WEEKDAYS[day.weekday()]]:
-            a, b = _local_ms(day, start, settings), _local_ms(day, end, settings)
+            a, b = settings.at(day, start), settings.at(day, end)
             total += max(0, min(b, end_ms) - max(a, start_ms))
         if enough_ms is not None and total >= enough_ms:
             break
         day -= timedelta(days=1)
     return total
-
-
-def _local_ms(day: date, hhmm: str, settings: OfficeSettings) -> int:
-    hours, minutes = hhmm.split(":")
-    moment = datetime.combine(day, dtime(int(hours), int(minutes)), tzinfo=settings.zone)
-    return int(moment.timestamp() * 1000)
 
 
 def _where(device: str, window: str | None) -> tuple[str, str]:

@@ -36,7 +36,7 @@ import sqlite3
 import time as _time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from openpyxl import Workbook
@@ -210,13 +210,13 @@ def build(
                 cells.append(None)  # served clients are per day: an hour's share would be wrong
             else:
                 cells.append(metrics.get(c.metric, {}).get(c.field))
-        rows.append(Row(_local(settings, start), _local(settings, end), tuple(cells), s["flagged"]["total"]))
+        rows.append(Row(settings.local(start), settings.local(end), tuple(cells), s["flagged"]["total"]))
     now_ms = int(_time.time() * 1000) if now_ms is None else now_ms
     _LOGGER.info("export: %s rows (%s, %s) for %s", len(rows), step, lang, scope)
     return Table(
         step=step, lang=lang, scope=scope, timezone=settings.timezone, min_n=settings.min_n,
-        start=_local(settings, from_ms), end=_local(settings, to_ms),
-        generated=_local(settings, now_ms).replace(microsecond=0), columns=columns, rows=tuple(rows),
+        start=settings.local(from_ms), end=settings.local(to_ms),
+        generated=settings.local(now_ms).replace(microsecond=0), columns=columns, rows=tuple(rows),
     )  # fmt: skip
 
 
@@ -259,7 +259,7 @@ def _slots(settings: OfficeSettings, from_ms: int, to_ms: int, step: str) -> lis
     slots = []
     for i in range((last - first).days + 1):
         day = first + timedelta(days=i)
-        midnight, next_midnight = _midnight(settings, day), _midnight(settings, day + timedelta(days=1))
+        midnight, next_midnight = settings.at(day, time(0)), settings.at(day + timedelta(days=1), time(0))
         # the buckets whose hour starts on this local day; the end passed is the next midnight
         # itself (summary() rounds it up to the hour, and its served clients stay on this day)
         lo_day, hi_day = max(lo, _ceil_hour(midnight)), min(to_ms, next_midnight)
@@ -269,14 +269,6 @@ def _slots(settings: OfficeSettings, from_ms: int, to_ms: int, step: str) -> lis
 
 def _ceil_hour(ms: int) -> int:
     return hour_of(ms + HOUR_MS - 1)
-
-
-def _midnight(settings: OfficeSettings, day: date) -> int:
-    return int(datetime.combine(day, time(0), tzinfo=settings.zone).timestamp() * 1000)
-
-
-def _local(settings: OfficeSettings, ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(settings.zone)
 
 
 def _is_midnight(moment: datetime) -> bool:

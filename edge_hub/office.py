@@ -8,7 +8,7 @@ the thresholds of the trust rules and the alerts. Defaults live here; a saved co
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -100,9 +100,18 @@ class OfficeSettings(BaseModel):
     def scale_of(self, question: str | None) -> str | None:
         return self.questions.get(question or "")
 
+    def local(self, ts_ms: int) -> datetime:
+        """An instant as the office's local date and time."""
+        return datetime.fromtimestamp(ts_ms / 1000, UTC).astimezone(self.zone)
+
+    def at(self, day: date, wall: str | time) -> int:
+        """The instant (epoch ms) of a local wall time (HH:MM or a time) on a local day."""
+        clock = _hhmm(wall) if isinstance(wall, str) else wall
+        return int(datetime.combine(day, clock, tzinfo=self.zone).timestamp() * 1000)
+
     def is_open(self, ts_ms: int) -> bool:
         """Whether the office is open at this instant (its local time)."""
-        local = datetime.fromtimestamp(ts_ms / 1000, UTC).astimezone(self.zone)
+        local = self.local(ts_ms)
         now = local.time()
         return any(_hhmm(a) <= now < _hhmm(b) for a, b in self.opening_hours[WEEKDAYS[local.weekday()]])
 

@@ -122,7 +122,7 @@ def served_total(
 
 
 def local_day(settings: OfficeSettings, ts_ms: int) -> date:
-    return datetime.fromtimestamp(ts_ms / 1000, UTC).astimezone(settings.zone).date()
+    return settings.local(ts_ms).date()
 
 
 def summary(
