@@ -20,7 +20,7 @@ TOPIC_PREFIX = "otk/v1"
 #: Message kinds, i.e. the last topic level: otk/v1/{site}/{device}/{kind}.
 KINDS = ("event", "status", "ack", "config", "cmd")
 #: Event types with a body schema ``event-<type>.schema.json``.
-EVENT_TYPES = ("press",)
+EVENT_TYPES = ("press", "visit", "reading")
 SCHEMA_VERSION = 1
 
 
