@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import orjson
 
 import mqtt_schemas
+from edge_hub.aggregates import VISIT_QUESTION
 from edge_hub.contract import REASONS, Contract, Message
 from edge_hub.errors import ContractError
 from edge_hub.mqtt import BrokerAddress, Incoming, MqttConnection
@@ -72,10 +73,16 @@ def event_row(msg: Message, raw: bytes, received_at: int) -> tuple:
         when, source = received_at - max(0, sent_up - up), "uptime"
     else:
         when, source = received_at, "hub"
+    kind = body["type"]
+    if kind == "visit":
+        question = VISIT_QUESTION
+    elif kind == "reading":
+        question = body["metric"]
+    else:
+        question = body.get("question", "csat")
     return (
-        msg.device, body["boot"], body["seq"], body["type"], body.get("question", "csat"),
-        body.get("value"), int(body.get("repeat", False)), when, source, ts, up, received_at,
-        raw.decode(),
+        msg.device, body["boot"], body["seq"], kind, question, body.get("value"),
+        int(body.get("repeat", False)), when, source, ts, up, received_at, raw.decode(),
     )  # fmt: skip
 
 

@@ -34,6 +34,12 @@ class TrustRules(BaseModel):
     flag_no_operator: bool = Field(
         True, description="Flag presses at a window that has shifts but nobody on shift at the time"
     )
+    flag_no_visitor: bool = Field(
+        True, description="Flag presses at a window a working camera covers when it saw no visitor"
+    )
+    visitor_slack_s: int = Field(
+        30, ge=0, le=600, description="A visit counts for presses this many seconds before or after it"
+    )
 
 
 class AlertRules(BaseModel):

@@ -17,8 +17,9 @@ from typing import Any
 
 import orjson
 
+from edge_hub import aggregates
 from edge_hub import office as office_settings
-from edge_hub.aggregates import HOUR_MS, KIND_ANSWERS, hour_of
+from edge_hub.aggregates import HOUR_MS, KIND_ANSWERS, KIND_READINGS, KIND_VISITS, hour_of
 from edge_hub.metrics import formulas as f
 from edge_hub.office import OfficeSettings
 
@@ -112,13 +113,51 @@ def result_json(r: f.Result) -> dict[str, Any]:
 def served_total(
     conn: sqlite3.Connection, settings: OfficeSettings, from_ms: int, to_ms: int, window: str | None
 ) -> int | None:
-    """Served clients over the local days of [from, to) for the office or one window; None if unknown."""
+    """Served clients over the local days of [from, to) for the office or one window; None if unknown.
+
+    A day's figure entered through the API (or imported from the queue system) wins; a day
+    without one takes the visitor counter's readings of that day: for the office, counters not
+    assigned to a window (the entrance); for a window, the counters assigned to it.
+    """
     first, last = local_day(settings, from_ms), local_day(settings, max(from_ms, to_ms - 1))
-    row = conn.execute(
-        "SELECT sum(count), count(*) FROM served WHERE window = ? AND day >= ? AND day <= ?",
-        (window or "", first.isoformat(), last.isoformat()),
-    ).fetchone()
-    return row[0] if row and row[1] else None
+    entered = dict(
+        conn.execute(
+            "SELECT day, count FROM served WHERE window = ? AND day >= ? AND day <= ?",
+            (window or "", first.isoformat(), last.isoformat()),
+        )
+    )
+    counted: dict[str, float] = defaultdict(float)
+    for hour, counts in conn.execute(
+        "SELECT hour, counts FROM aggregates WHERE kind = ? AND question = 'visitors' AND window = ? "
+        "AND hour >= ? AND hour < ?",
+        (
+            KIND_READINGS,
+            window or "",
+            settings.at(first, "00:00"),
+            settings.at(last + timedelta(days=1), "00:00"),
+        ),
+    ):
+        counted[local_day(settings, hour).isoformat()] += orjson.loads(counts)["sum"]
+    days = entered.keys() | counted.keys()
+    if not days:
+        return None
+    return sum(entered[d] if d in entered else round(counted[d]) for d in days)
+
+
+def visit_counts(
+    conn: sqlite3.Connection, from_ms: int, to_ms: int, scope: Scope = Scope()
+) -> dict[str, int]:
+    """Camera visits of the period and scope by their dominant emotion (per-label counts)."""
+    lo, hi = hour_range(from_ms, to_ms)
+    where, args = scope.sql()
+    out: dict[str, int] = defaultdict(int)
+    for (counts,) in conn.execute(
+        f"SELECT counts FROM aggregates WHERE kind = ? AND hour >= ? AND hour < ?{where}",
+        [KIND_VISITS, lo, hi, *args],
+    ):
+        for label, n in orjson.loads(counts).items():
+            out[label] += n
+    return dict(out)
 
 
 def local_day(settings: OfficeSettings, ts_ms: int) -> date:
@@ -157,7 +196,8 @@ def summary(
     metrics["response_rate"] = result_json(f.response_rate(ratings, served, min_n=min_n))
     metrics["support_index"] = result_json(f.support_index(positive, served, min_n=min_n))
     metrics["criticality_index"] = result_json(f.criticality_index(negative, served, min_n=min_n))
-    metrics["emotional_nps"] = result_json(f.emotional_nps({}, min_n=min_n))  # camera visits: issue 5
+    visits = visit_counts(conn, from_ms, to_ms, scope)
+    metrics["emotional_nps"] = result_json(f.emotional_nps(visits, min_n=min_n))
     return {
         "from": _iso(from_ms),
         "to": _iso(to_ms),
@@ -167,6 +207,7 @@ def summary(
         "positive": positive,
         "negative": negative,
         "served": served,
+        "visits": {"total": sum(visits.values()), "by_emotion": visits},
         "metrics": metrics,
         "flagged": {"total": sum(t.flagged.values()), "by_reason": t.flagged, "included": include_flagged},
         "off_scale": off_scale,
@@ -207,6 +248,80 @@ def timeseries(
         r = formula(hist, min_n=settings.min_n)
         points.append({"t": _iso(slot) if step == "hour" else slot.isoformat(), **result_json(r)})
     return {"question": question, "scale": scale, "step": step, "points": points}
+
+
+def emotions(
+    conn: sqlite3.Connection,
+    from_ms: int,
+    to_ms: int,
+    step: str = "day",
+    scope: Scope = Scope(),
+    *,
+    settings: OfficeSettings | None = None,
+) -> dict[str, Any]:
+    """Camera visits per hour or local day: the emotion mix and the emotional NPS, each with its n."""
+    settings = settings or office_settings.load(conn)
+    per = _per_slot(conn, settings, KIND_VISITS, None, from_ms, to_ms, step, scope)
+    points = []
+    for slot, label_counts in per:
+        r = f.emotional_nps(label_counts, min_n=settings.min_n)
+        points.append(
+            {"t": slot, "visits": sum(label_counts.values()), "by_emotion": label_counts,
+             "emotional_nps": result_json(r)}
+        )  # fmt: skip
+    return {"step": step, "labels": sorted(f.EMOTIONS), "points": points}
+
+
+def readings(
+    conn: sqlite3.Connection,
+    from_ms: int,
+    to_ms: int,
+    metric: str,
+    step: str = "hour",
+    scope: Scope = Scope(),
+    *,
+    settings: OfficeSettings | None = None,
+) -> dict[str, Any]:
+    """One sensor metric per hour or local day: count, mean, min and max (sum for visitors)."""
+    settings = settings or office_settings.load(conn)
+    points = []
+    for slot, st in _per_slot(conn, settings, KIND_READINGS, metric, from_ms, to_ms, step, scope):
+        n = st.get("count", 0)
+        points.append(
+            {"t": slot, "n": n, "sum": st.get("sum") if n else None, "mean": st["sum"] / n if n else None,
+             "min": st.get("min"), "max": st.get("max")}
+        )  # fmt: skip
+    return {"metric": metric, "step": step, "points": points}
+
+
+def _per_slot(
+    conn: sqlite3.Connection,
+    settings: OfficeSettings,
+    kind: str,
+    question: str | None,
+    from_ms: int,
+    to_ms: int,
+    step: str,
+    scope: Scope,
+) -> list[tuple[str, dict]]:
+    """Buckets of one kind merged per hour or local day of the period: [(slot as text, merged)]."""
+    if step not in ("hour", "day"):
+        raise ValueError("step must be hour or day / шаг: hour или day")
+    lo, hi = hour_range(from_ms, to_ms)
+    where, args = scope.sql()
+    if question is not None:
+        where, args = " AND question = ?" + where, [question, *args]
+    per: dict[Any, dict] = defaultdict(dict)
+    for hour, counts in conn.execute(
+        f"SELECT hour, counts FROM aggregates WHERE kind = ? AND hour >= ? AND hour < ?{where}",
+        [kind, lo, hi, *args],
+    ):
+        slot = hour if step == "hour" else local_day(settings, hour)
+        aggregates.merge_into(per[slot], orjson.loads(counts), kind)
+    return [
+        (_iso(slot) if step == "hour" else slot.isoformat(), per.get(slot, {}))
+        for slot in _slots(settings, lo, hi, step)
+    ]
 
 
 def _slots(settings: OfficeSettings, lo: int, hi: int, step: str) -> list[Any]:

@@ -30,6 +30,7 @@ from edge_hub.store import Store
 
 SITE = "office-1"
 DEVICES = tuple(f"btn-{i:02d}" for i in range(1, 21))
+EMOTION_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05):
@@ -83,6 +84,24 @@ class FedHub:
 
     def press(self, ts: int, value: int, device: str = "btn-01", question: str = "csat", **extra) -> None:
         self.presses([(ts, value, device, question, extra)])
+
+    def event(self, device: str, ts: int, type_: str, **fields) -> None:
+        """One event of another type (visit, reading) with the next seq of its device."""
+        seq = next(self.seqs.setdefault(device, count(1)))
+        body = {"v": 1, "type": type_, "device": device, "boot": 1, "seq": seq, "up": 1000 + seq, "ts": ts}
+        body.update(fields)
+        self.send(topic(device, "event"), body, ts)
+
+    def visit(self, ts: int, dominant: str, device: str = "cam-01", duration_ms: int = 5000) -> None:
+        dist = dict.fromkeys(EMOTION_LABELS, 0.0) | {dominant: 1.0}
+        self.event(device, ts, "visit", duration_ms=duration_ms, frames=10, dominant=dominant, dist=dist)
+
+    def reading(self, ts: int, metric: str, value: float, device: str = "sensor-01") -> None:
+        self.event(device, ts, "reading", metric=metric, value=value)
+
+    def status(self, device: str, received_at: int, **fields) -> None:
+        body = {"v": 1, "device": device, "state": "online", **fields}
+        self.send(topic(device, "status"), body, received_at)
 
     def send(self, to: str, body: dict, received_at: int) -> None:
         self.ingestor.process([Incoming(to, orjson.dumps(body), next(self.mids), 1, False, received_at)])

@@ -65,6 +65,38 @@ def get_timeseries(
         raise HTTPException(422, detail=str(exc)) from None
 
 
+@router.get("/emotions")
+def get_emotions(
+    store: StoreDep,
+    from_: FromQ,
+    to: ToQ,
+    step: Annotated[str, Query(pattern="^(hour|day)$", description="hour, or the local day")] = "day",
+    window: WindowQ = None,
+    operator: OperatorQ = None,
+    device: DeviceQ = None,
+    department: DepartmentQ = None,
+) -> dict[str, Any]:
+    """Camera visits per slot: the count by dominant emotion and the emotional NPS ``{value, n}``."""
+    lo, hi = _period(from_, to)
+    scope = summary.Scope(window=window, operator=operator, device=device, department=department)
+    return summary.emotions(store.conn, lo, hi, step, scope)
+
+
+@router.get("/readings")
+def get_readings(
+    store: StoreDep,
+    from_: FromQ,
+    to: ToQ,
+    metric: Annotated[str, Query(pattern="^(temperature|humidity|co2|noise|visitors)$")],
+    step: Annotated[str, Query(pattern="^(hour|day)$", description="hour, or the local day")] = "hour",
+    window: WindowQ = None,
+    device: DeviceQ = None,
+) -> dict[str, Any]:
+    """A sensor metric per slot: n, mean, min, max (and the sum, which is what visitors add up to)."""
+    lo, hi = _period(from_, to)
+    return summary.readings(store.conn, lo, hi, metric, step, summary.Scope(window=window, device=device))
+
+
 @router.get("/executors")
 def get_executors(
     store: StoreDep,
