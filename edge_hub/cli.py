@@ -380,6 +380,40 @@ def token_revoke(token_id: int, **options) -> None:
         else f"token {token_id} was revoked already / токен уже был отозван"
     )
 
+@cli.group()
+def shifts() -> None:
+    """Operators' shifts at the windows. / Смены операторов у окон."""
+
+
+@shifts.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@db_options
+def shifts_import(csv_file: Path, **options) -> None:
+    """Import shifts from CSV (operator,window,start,end or оператор,окно,начало,конец), all or
+    nothing; presses already stored in their span are credited to the operators.
+
+    Загрузить смены из CSV (всё или ничего); уже сохранённые нажатия переносятся на операторов.
+    Format / формат: edge_hub/SCOPES.md.
+    """
+    from edge_hub import office, scopes
+
+    store = _open_store(options)
+    try:
+        result = scopes.import_shifts_file(store.conn, csv_file.read_bytes(), office.load(store.conn).zone)
+    finally:
+        store.close()
+    if not result.ok:
+        for error in result.errors:
+            click.echo(f"{csv_file}:{error.line}: {error.message}", err=True)
+        click.echo(
+            f"nothing was imported: {len(result.errors)} problem(s) / ничего не загружено: "
+            f"ошибок {len(result.errors)}",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(f"imported {result.added} shift(s) / загружено смен: {result.added}")
+
+
 
 @cli.group("sync")
 def sync_group() -> None:

@@ -80,6 +80,8 @@ class ImportResult:
 
     added: int
     errors: tuple[RowError, ...] = ()
+    #: the span the added shifts cover (epoch ms), for re-crediting the presses stored in it
+    span: tuple[int, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -601,7 +603,26 @@ def import_shifts_csv(conn: sqlite3.Connection, text: str, tz: tzinfo) -> Import
             [(r.operator, r.window, r.start_ms, r.end_ms) for r in rows],
         )
     _LOGGER.info("imported %d shift(s)", len(rows))
-    return ImportResult(len(rows))
+    return ImportResult(len(rows), span=(min(r.start_ms for r in rows), max(r.end_ms for r in rows)))
+
+
+def decode_csv(raw: bytes) -> str:
+    """A CSV file's text: UTF-8 (with or without a BOM), else Windows-1251 (Excel in a Russian locale)."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1251")
+
+
+def import_shifts_file(conn: sqlite3.Connection, raw: bytes, tz: tzinfo) -> ImportResult:
+    """:func:`import_shifts_csv` of a file's bytes, then the presses already stored in the span
+    of the new shifts are credited to their operators (attribution, flags and buckets again)."""
+    from edge_hub import aggregates  # it imports this module
+
+    result = import_shifts_csv(conn, decode_csv(raw), tz)
+    if result.ok and result.span is not None:
+        aggregates.rebuild(conn, *result.span)
+    return result
 
 
 def _file_overlaps(row: _Row, earlier: list[_Row], kind: str, key: str) -> list[ScopeConflict]:

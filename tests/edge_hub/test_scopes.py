@@ -328,3 +328,47 @@ def test_every_scope_route_is_documented(api):
         "/api/v1/devices/{device}/window", "/api/v1/served", "/api/v1/settings",
     } <= set(paths)  # fmt: skip
     assert "text/csv" in paths["/api/v1/shifts/import"]["post"]["requestBody"]["content"]
+
+
+def test_the_shift_csv_import_from_the_command_line_credits_stored_presses(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from edge_hub.cli import cli
+    from tests.helpers import FedHub
+
+    monkeypatch.delenv("OTK_CONFIG", raising=False)
+    hub = FedHub(tmp_path / "hub.db")
+    try:
+        conn = hub.conn
+        scopes.put_department(conn, "loans", "Кредиты")
+        scopes.put_window(conn, "w1", "loans", "Окно 1")
+        scopes.put_operator(conn, "ivanova", "Иванова А.")
+        scopes.assign_device(conn, "btn-01", "w1")
+        hub.press(ms("2026-11-23T10:00"), 5)  # stored before the shifts are known
+    finally:
+        hub.close()
+    good = tmp_path / "shifts.csv"
+    good.write_bytes(
+        "Оператор;Окно;Начало;Конец\r\nivanova;w1;23.11.2026 09:00;23.11.2026 18:00\r\n".encode("cp1251")
+    )
+    runner = CliRunner()
+    done = runner.invoke(cli, ["shifts", "import", str(good), "--db", str(tmp_path / "hub.db")])
+    assert done.exit_code == 0, done.output
+    assert "imported 1 shift(s)" in done.stdout and "загружено смен: 1" in done.stdout
+    conn = sqlite3.connect(tmp_path / "hub.db")
+    try:
+        assert conn.execute("SELECT operator FROM events").fetchall() == [("ivanova",)]
+        assert conn.execute("SELECT sum(n) FROM aggregates WHERE operator = 'ivanova'").fetchone() == (1,)
+    finally:
+        conn.close()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("operator,window,start,end\nsidorov,w1,2026-11-24 09:00,2026-11-24 13:00\n")
+    refused = runner.invoke(cli, ["shifts", "import", str(bad), "--db", str(tmp_path / "hub.db")])
+    assert refused.exit_code == 1
+    assert (
+        f"{bad}:2:" in refused.stderr
+        and "sidorov" in refused.stderr
+        and "ничего не загружено" in refused.stderr
+    )
+    missing = runner.invoke(cli, ["shifts", "import", str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 2

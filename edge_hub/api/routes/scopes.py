@@ -297,11 +297,7 @@ def import_shifts(
     ],
 ) -> ImportOut:
     """Import shifts from CSV, all or nothing (see edge_hub/SCOPES.md for the format)."""
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = body.decode("cp1251")  # what Excel writes in a Russian locale
-    result = scopes.import_shifts_csv(writer.conn, text, office.load(writer.conn).zone)
+    result = scopes.import_shifts_file(writer.conn, body, office.load(writer.conn).zone)
     if not result.ok:
         raise HTTPException(
             422,
@@ -310,9 +306,6 @@ def import_shifts(
                 "errors": [RowErrorOut(line=e.line, message=e.message).model_dump() for e in result.errors],
             },
         )
-    (first, last) = writer.conn.execute("SELECT min(start_ms), max(end_ms) FROM shifts").fetchone()
-    if first is not None:
-        aggregates.rebuild(writer.conn, first, last)
     return ImportOut(added=result.added)
 
 
