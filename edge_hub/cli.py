@@ -78,7 +78,13 @@ def run(**options) -> None:
 @settings_options
 @click.option("--devices", "n_devices", default=4, show_default=True, help="Simulated button consoles")
 @click.option("--rate", default=6.0, show_default=True, help="Presses per minute per console")
-def demo(n_devices: int, rate: float, **options) -> None:
+@click.option(
+    "--camera/--no-camera",
+    default=True,
+    show_default=True,
+    help="Also run the emotion monitor on its synthetic clip of real faces",
+)
+def demo(n_devices: int, rate: float, camera: bool, **options) -> None:
     """Run a whole office on this machine: broker, hub, simulated consoles and the page.
 
     Весь офис на одной машине: брокер, хаб, имитация пультов и страница.
@@ -86,7 +92,7 @@ def demo(n_devices: int, rate: float, **options) -> None:
     import threading
 
     from edge_hub.hub import Hub
-    from edge_hub.simulate import Simulation
+    from edge_hub.simulate import CameraProcess, Simulation, camera_available
 
     options["data_dir"] = options.get("data_dir") or Path("otklik-demo")
     options["mqtt_url"] = None
@@ -109,10 +115,21 @@ def demo(n_devices: int, rate: float, **options) -> None:
     )
     threading.Thread(target=simulation.run, name="simulation", daemon=True).start()
     hub.before_stop.append(simulation.stop)
+    camera_note = ""
+    missing = camera_available() if camera else "--no-camera"
+    if missing is None:
+        password = broker.add_device("cam-01") if broker.lossless else None
+        monitor = CameraProcess(settings.data_dir / "camera", broker.host, broker.port, settings.site,
+                                password=password)  # fmt: skip
+        monitor.start()
+        hub.before_stop.append(monitor.stop)
+        camera_note = " and an emotion monitor (cam-01) on a synthetic clip of real faces"
+    elif camera:
+        click.echo(f"no emotion monitor in this demo: {missing} / монитор эмоций не запущен", err=True)
     host, port = settings.listen_host_port
     click.echo(
         f"\nOtklik demo: {n_devices} button consoles running the real firmware on {simulation.interpreter}, "
-        f"{rate:g} presses/min each, {broker.kind} broker on port {broker.port}.\n"
+        f"{rate:g} presses/min each{camera_note}, {broker.kind} broker on port {broker.port}.\n"
         f"Откройте / open  http://{host}:{port}/   (API: http://{host}:{port}/docs)\n"
         "Ctrl-C stops / остановка.\n",
         err=True,

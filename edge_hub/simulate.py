@@ -199,3 +199,58 @@ class Simulation:
         self._stop.set()
         for console in self.consoles:
             console.stop()
+
+
+def camera_available() -> str | None:
+    """None when the emotion monitor can run here, else why not (its packages are missing)."""
+    import importlib.util
+
+    for module in ("cv2", "onnxruntime", "numpy", "skimage"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install -e '.[vision,model]')"
+    return None
+
+
+@dataclass
+class CameraProcess:
+    """The emotion monitor (``python -m emotion_model monitor``) on its synthetic clip of real
+    faces, looping: a camera device on the hub's broker like the consoles."""
+
+    directory: Path
+    host: str
+    port: int
+    site: str
+    device: str = "cam-01"
+    password: str | None = None
+    heartbeat_s: float = 15.0
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable, "-m", "emotion_model", "monitor", "--mqtt-url", f"mqtt://{self.host}:{self.port}",
+            "--site", self.site, "--device", self.device, "--source", "synthetic", "--loop",
+            "--state-dir", str(self.directory / "state"), "--heartbeat-s", str(self.heartbeat_s),
+        ]  # fmt: skip
+        env = dict(os.environ)
+        if self.password:
+            env["OTK_MQTT_PASSWORD"] = self.password
+        log = open(self.directory / "monitor.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            cwd=self.directory, preexec_fn=die_with_parent,
+        )  # fmt: skip
+        log.close()
+        _LOGGER.info("emotion monitor %s started (synthetic clip), log in %s", self.device, self.directory)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
