@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import signal
 import subprocess
@@ -11,6 +12,8 @@ import time
 from pathlib import Path
 
 from edge_hub.broker import die_with_parent, find_mosquitto
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 class BenchError(RuntimeError):
@@ -106,3 +109,11 @@ class Children:
             except Exception as exc:  # keep stopping the others
                 log(f"could not stop pid {proc.pid}: {exc}")
         self.procs.clear()
+
+
+def save_results(results: dict, name: str) -> Path:
+    """Write a run's figures to bench/results/NAME-<timestamp>.json and return the path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    return out

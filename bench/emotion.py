@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import STOP, BenchError, Children, Interrupted, check_stop, log, prepare
+from common import STOP, BenchError, Children, Interrupted, check_stop, log, prepare, save_results
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEVICE = "cam-bench"
 SITE = "bench"
 FPS = 15.0
@@ -256,9 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"emotion-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = save_results(results, "emotion")
     print_summary(results, out)
     dets = results["detectors"]
     first = dets.get("blazeface") or next(iter(dets.values()))

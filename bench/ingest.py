@@ -50,7 +50,18 @@ from pathlib import Path
 
 import orjson
 import paho.mqtt.client as paho
-from common import STOP, BenchError, Children, Interrupted, check_stop, log, percentile, prepare
+from common import (
+    RESULTS_DIR,
+    STOP,
+    BenchError,
+    Children,
+    Interrupted,
+    check_stop,
+    log,
+    percentile,
+    prepare,
+    save_results,
+)
 from paho.mqtt import __version__ as PAHO_VERSION
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
@@ -58,7 +69,6 @@ import mqtt_schemas
 from edge_hub.broker import HUB_USER, free_port, wait_for_port, write_mosquitto_config
 
 HOST = "127.0.0.1"
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RAW_CLIENT_ID = "bench-raw-sub"
 KEEPALIVE_S = 30
 PAHO_MID_LIMIT = 65535
@@ -916,9 +926,7 @@ def main(argv: list[str] | None = None) -> int:
         "median over runs of hub msg/s (first->last stored row, received_at) / "
         "median of raw msg/s (first->last message received)"
     )
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = save_results(results, "ingest")
     print_summary(results, out)
     print(f"hub/raw drain ratio: {ratio:.2f}")
     return 0

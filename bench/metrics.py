@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import random
@@ -36,12 +35,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from common import STOP, BenchError, Interrupted, check_stop, log, request_stop
+from common import STOP, BenchError, Interrupted, check_stop, log, request_stop, save_results
 
 from edge_hub import office, scopes, summary, sync
 from edge_hub.store import Store
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ZONE = "Europe/Moscow"
 START = dt.date(2025, 1, 1)  # the first local day of the data
 OPEN, CLOSE = 8, 20  # presses fall between these local hours, every day (the office is open then)
@@ -303,9 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"metrics-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = save_results(results, "metrics")
     print_summary(results, out)
     q = results["queries"]
     print(f"scan/summary time ratio: month {q['month']['ratio']:.1f}, year {q['year']['ratio']:.1f}")

@@ -154,6 +154,18 @@ def die_with_parent() -> None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def stop_process(proc: subprocess.Popen | None, timeout: float = 10) -> None:
+    """SIGTERM a child and wait for it; SIGKILL it when it takes longer than ``timeout`` s."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def find_mosquitto() -> str | None:
     """Path of the mosquitto binary (Debian puts it in /usr/sbin), or None."""
     return shutil.which("mosquitto") or next(
@@ -380,13 +392,6 @@ class EmbeddedBroker:
 
     def stop(self) -> None:
         self._stopping.set()
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(self._proc)
         if self._supervisor is not None:
             self._supervisor.join(2)

@@ -154,12 +154,14 @@ def monitor(
     live_view, ack_wait_s, verbose,
 ) -> None:  # fmt: skip
     _setup_logging(verbose)
+    from edge_hub.errors import ConfigError
+    from edge_hub.mqtt import BrokerAddress
     from emotion_model import monitor as mon
 
     try:
-        url = mon.parse_mqtt_url(mqtt_url)
+        url = BrokerAddress.from_url(mqtt_url)
         listen = mon.parse_listen(live_view) if live_view else None
-    except ValueError as exc:
+    except (ValueError, ConfigError) as exc:
         _fail(str(exc), f"неверный параметр: {exc}")
     from emotion_model.classifier import EmotionClassifier
     from emotion_model.detect import make_detector

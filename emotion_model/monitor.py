@@ -29,11 +29,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import orjson
@@ -255,27 +253,6 @@ class Outbox:
 
 
 # --- the MQTT device ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class MqttUrl:
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-
-
-def parse_mqtt_url(url: str) -> MqttUrl:
-    """``mqtt://[user:pass@]host[:port]`` (port 1883 by default)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise ValueError(f"not an MQTT URL: {url!r} (expected mqtt://HOST:PORT)")
-    return MqttUrl(
-        parts.hostname,
-        parts.port or 1883,
-        unquote(parts.username) if parts.username else None,
-        unquote(parts.password) if parts.password else None,
-    )
 
 
 class MonitorDevice:

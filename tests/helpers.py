@@ -22,7 +22,14 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from edge_hub.broker import HUB_USER, find_mosquitto, free_port, wait_for_port, write_mosquitto_config
+from edge_hub.broker import (
+    HUB_USER,
+    find_mosquitto,
+    free_port,
+    stop_process,
+    wait_for_port,
+    write_mosquitto_config,
+)
 from edge_hub.contract import Contract
 from edge_hub.ingest import Ingestor
 from edge_hub.mqtt import BrokerAddress, Incoming
@@ -166,13 +173,7 @@ class Broker:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 class DeviceClient:
@@ -339,10 +340,5 @@ class HubProcess:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self.proc.send_signal(signal.SIGCONT)  # a stopped hub cannot handle SIGTERM
+            stop_process(self.proc, 15)
