@@ -184,3 +184,23 @@ def test_the_api_serves_emotions_and_readings(hub):
         assert client.get("/api/v1/metrics/readings", params=period | {"metric": "radon"}).status_code == 422
         summary_json = client.get("/api/v1/metrics/summary", params=period).json()
         assert summary_json["metrics"]["emotional_nps"]["n"] == 5
+
+
+def test_visit_and_reading_buckets_reach_the_central_server_with_their_kind(hub, tmp_path):
+    from edge_hub import sync
+
+    hub.visit(MON_10, "happy")
+    hub.reading(MON_10, "co2", 900)
+    hub.press(MON_10, 5)
+    body = sync.page(hub.conn, 0, 100, SITE)
+    central = sync.open_central(tmp_path / "central.db")
+    try:
+        sync.apply_page(central, body)
+        kinds = dict(central.execute("SELECT kind, counts FROM central_buckets").fetchall())
+    finally:
+        central.close()
+    assert {k: orjson.loads(v) for k, v in kinds.items()} == {
+        "visits": {"happy": 1},
+        "readings": {"count": 1, "sum": 900, "min": 900, "max": 900},
+        "answers": {"5": 1},
+    }
