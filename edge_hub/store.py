@@ -134,9 +134,11 @@ class Store:
         db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
         self._migrate_office()
         from edge_hub import alerts, sync  # their own tables
+        from hub_ui import auth as ui_auth  # the office page's accounts, sessions and audit log
 
         sync.migrate(db)
         alerts.migrate(db)
+        ui_auth.migrate(db)
         self.conn.commit()
 
     def _migrate_office(self) -> None:

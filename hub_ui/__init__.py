@@ -1,5 +1,7 @@
-"""The office admin's local web page, served by the hub (no CDN: every asset is vendored here)."""
+"""The office admin's local web page, served by the hub (no external asset: every one is vendored here)."""
 
 from pathlib import Path
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+TEMPLATES_DIR = HERE / "templates"

@@ -1,0 +1,8 @@
+"""The UI's pages, one module per area, each with its own ``router`` (and nav entries).
+
+``hub_ui.web`` includes the routers of :data:`MODULES` in order; a new page module goes here.
+"""
+
+from hub_ui.pages import account, admin, dashboard
+
+MODULES = (account, dashboard, admin)
