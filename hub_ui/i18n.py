@@ -244,6 +244,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
 _DEFAULTS = {"min_password": MIN_PASSWORD}
 
 
+def register(messages: dict[str, tuple[str, str]]) -> None:
+    """Add a page module's own messages (key -> (Russian, English)); a key may not be taken twice."""
+    taken = sorted(messages.keys() & MESSAGES.keys())
+    if taken:
+        raise ValueError(f"message keys defined twice: {', '.join(taken)}")
+    MESSAGES.update(messages)
+
+
 def has(key: str) -> bool:
     return key in MESSAGES
 
