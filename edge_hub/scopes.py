@@ -614,6 +614,47 @@ def decode_csv(raw: bytes) -> str:
         return raw.decode("cp1251")
 
 
+# --- changes that re-credit the stored presses -------------------------------------------------
+# A press is credited to its window and operator when it is stored; these change what that
+# depends on and then credit the presses concerned again (aggregates.rebuild). The API and the
+# office page both call them, so both leave the numbers the same way.
+
+#: the end of time for a rebuild of all of a device's presses (year 9999)
+FOREVER_MS = 253_402_300_800_000
+
+
+def assign_device_and_rebuild(
+    conn: sqlite3.Connection, device: str, window_id: str | None, now_ms: int | None = None
+) -> dict[str, Any]:
+    """:func:`assign_device`, then every stored press of the device moves to its new window."""
+    from edge_hub import aggregates  # it imports this module
+
+    placed = assign_device(conn, device, window_id, now_ms)
+    aggregates.rebuild(conn, 0, FOREVER_MS, device)
+    return placed
+
+
+def add_shift_and_rebuild(
+    conn: sqlite3.Connection, operator_id: str, window_id: str, start_ms: int, end_ms: int
+) -> dict[str, Any]:
+    """:func:`add_shift`, then the presses already stored in its time go to the operator."""
+    from edge_hub import aggregates
+
+    row = add_shift(conn, operator_id, window_id, start_ms, end_ms)
+    aggregates.rebuild(conn, row["start_ms"], row["end_ms"])
+    return row
+
+
+def delete_shift_and_rebuild(conn: sqlite3.Connection, shift_id: int) -> dict[str, Any]:
+    """:func:`delete_shift` (returning the shift deleted), then its presses lose the operator."""
+    from edge_hub import aggregates
+
+    gone = shift(conn, shift_id)
+    delete_shift(conn, shift_id)
+    aggregates.rebuild(conn, gone["start_ms"], gone["end_ms"])
+    return gone
+
+
 def import_shifts_file(conn: sqlite3.Connection, raw: bytes, tz: tzinfo) -> ImportResult:
     """:func:`import_shifts_csv` of a file's bytes, then the presses already stored in the span
     of the new shifts are credited to their operators (attribution, flags and buckets again)."""

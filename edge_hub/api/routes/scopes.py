@@ -17,13 +17,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from edge_hub import aggregates, office, scopes
+from edge_hub import office, scopes
 from edge_hub.api.deps import StoreDep, WriterDep
 from edge_hub.office import OfficeSettings
 from edge_hub.scopes import ID_PATTERN, NAME_MAX, ScopeConflict, ScopeError, ScopeNotFound
-
-#: the end of time for a rebuild of all of a device's presses (year 9999)
-_FOREVER = 253_402_300_800_000
 
 router = APIRouter(tags=["scopes"])
 
@@ -207,10 +204,8 @@ def delete_window(writer: WriterDep, window_id: WindowId) -> Response:
 @router.put("/devices/{device}/window", response_model=DeviceWindowOut)
 def put_device_window(writer: WriterDep, device: DeviceId, body: DeviceWindowIn) -> DeviceWindowOut:
     """Put a device on a window (a device not seen yet is registered), or take it off (null)."""
-    with _refusals():
-        out = DeviceWindowOut(**scopes.assign_device(writer.conn, device, body.window))
-    aggregates.rebuild(writer.conn, 0, _FOREVER, device)  # its presses move to the new window
-    return out
+    with _refusals():  # its presses move to the new window
+        return DeviceWindowOut(**scopes.assign_device_and_rebuild(writer.conn, device, body.window))
 
 
 # --- operators ----------------------------------------------------------------------------------
@@ -270,12 +265,10 @@ def list_shifts(
 def add_shift(writer: WriterDep, body: ShiftIn) -> ShiftOut:
     """Add a shift; 409 when it overlaps a shift of the same window or the same operator."""
     zone = office.load(writer.conn).zone
-    with _refusals():
-        row = scopes.add_shift(
+    with _refusals():  # presses already stored in that time are credited to the operator now
+        row = scopes.add_shift_and_rebuild(
             writer.conn, body.operator, body.window, _ms(body.start, zone), _ms(body.end, zone)
         )
-    # presses already stored in that time are credited to the operator now
-    aggregates.rebuild(writer.conn, row["start_ms"], row["end_ms"])
     return _shift_out(row, zone)
 
 
@@ -312,9 +305,7 @@ def import_shifts(
 @router.delete("/shifts/{shift_id}", status_code=204)
 def delete_shift(writer: WriterDep, shift_id: int) -> Response:
     with _refusals():
-        gone = scopes.shift(writer.conn, shift_id)
-        scopes.delete_shift(writer.conn, shift_id)
-    aggregates.rebuild(writer.conn, gone["start_ms"], gone["end_ms"])
+        scopes.delete_shift_and_rebuild(writer.conn, shift_id)
     return Response(status_code=204)
 
 
