@@ -11,6 +11,7 @@ Invalid messages go to the quarantine table with a reason; none stops ingest.
 from __future__ import annotations
 
 import logging
+import queue
 import sqlite3
 import threading
 import time
@@ -110,6 +111,8 @@ class Ingestor:
         self._pending: list[Incoming] = []
         self._deadline = 0.0
         self._stop = threading.Event()
+        #: publishes asked for by other threads (a command from the API), sent by the ingest thread
+        self._outgoing: queue.SimpleQueue[tuple[str, bytes, int]] = queue.SimpleQueue()
         self.conn = MqttConnection(
             address,
             client_id,
@@ -139,14 +142,27 @@ class Ingestor:
         while not self._stop.is_set():
             timeout = self._deadline - time.monotonic() if self._pending else 0.5
             self.conn.loop(max(timeout, 0.0))
+            self._send_outgoing()
             if self._pending and time.monotonic() >= self._deadline:
                 self.flush()
         self.flush()
+        self._send_outgoing()
         self.conn.loop(0.05)
         self.conn.close()
 
     def stop(self) -> None:
         self._stop.set()
+
+    def send(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        """Publish from any thread: the connection is driven by the ingest thread alone, so the
+        message waits here until that thread's next loop turn (at most ~0.5 s when idle)."""
+        self._outgoing.put((topic, payload, qos))
+
+    def _send_outgoing(self) -> None:
+        outgoing = self._outgoing
+        while not outgoing.empty():
+            topic, payload, qos = outgoing.get_nowait()
+            self.conn.publish(topic, payload, qos=qos)
 
     @property
     def lag_ms(self) -> int:

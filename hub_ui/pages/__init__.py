@@ -3,6 +3,6 @@
 ``hub_ui.web`` includes the routers of :data:`MODULES` in order; a new page module goes here.
 """
 
-from hub_ui.pages import account, admin, dashboard
+from hub_ui.pages import account, admin, alerts, dashboard, devices, emotions, exports, league, settings
 
-MODULES = (account, dashboard, admin)
+MODULES = (account, dashboard, admin, settings, exports, league, alerts, devices, emotions)

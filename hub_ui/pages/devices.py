@@ -1,0 +1,202 @@
+"""Devices (/devices, every role): the registry as its status messages left it, the camera's
+health, the quarantined messages of each device (/devices/{id}/quarantine), and Identify.
+
+Identify sends the same command as ``POST /api/v1/devices/{id}/identify`` (through
+:meth:`edge_hub.runtime.Runtime.command`, the hub's own MQTT connection): the device blinks for
+:data:`IDENTIFY_S` seconds. Everything shown here is stored data; the battery's percentage is a
+rough estimate from its voltage (:func:`battery_percent`), labelled as such.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from itertools import pairwise
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import HTMLResponse, Response
+from sqlite_utils import Database
+
+from edge_hub import office
+from edge_hub.api.deps import RuntimeDep
+from edge_hub.ingest import QUARANTINE_REASONS
+from edge_hub.runtime import InvalidCommand, NotConnected, UnknownDevice
+from edge_hub.scopes import ID_PATTERN
+from edge_hub.store import Store
+from hub_ui import auth, i18n
+from hub_ui.core import Ui, UiError, fragment, local_time, nav, page, redirect, require
+
+router = APIRouter()
+
+DEVICES = nav("/devices", "nav.devices", auth.ALL_ROLES, order=50)
+AnyUi = Annotated[Ui, Depends(require(DEVICES.roles))]
+DeviceId = Annotated[str, Path(pattern=ID_PATTERN)]
+
+IDENTIFY_S = 10
+QUARANTINE_SHOWN = 50
+PAYLOAD_SHOWN = 300
+#: a Li-ion cell's resting voltage (mV) -> charge (%), interpolated between the points; a rough
+#: guide only (2 × AA lithium builds read low on it: their full is ~3.6 V)
+LI_ION_CURVE = ((3000, 0), (3300, 5), (3500, 10), (3600, 20), (3700, 40), (3800, 55), (3900, 70),
+                (4000, 80), (4100, 90), (4200, 100))  # fmt: skip
+
+i18n.register({
+    "nav.devices": ("Устройства", "Devices"),
+    "devices.title": ("Устройства", "Devices"),
+    "devices.empty": ("Устройств пока нет: они появятся после первого сообщения.",
+                      "No devices yet: they appear with their first message."),
+    "devices.kind": ("Тип", "Kind"),
+    "devices.kind.unknown": ("тип неизвестен", "kind unknown"),
+    "devices.state.online": ("на связи", "online"),
+    "devices.state.asleep": ("спит", "asleep"),
+    "devices.state.offline": ("нет связи", "offline"),
+    "devices.state.unknown": ("нет статуса", "no status yet"),
+    "devices.since": ("с {when}", "since {when}"),
+    "devices.last_seen": ("Последнее сообщение", "Last seen"),
+    "devices.battery": ("Батарея", "Battery"),
+    "devices.battery_value": ("{mv} мВ, ≈{pct} %", "{mv} mV, ≈{pct}%"),
+    "devices.battery_help": ("Проценты — грубая оценка по напряжению Li-ion элемента.",
+                             "The percentage is a rough estimate from a Li-ion cell's voltage."),
+    "devices.no_battery": ("от сети", "mains"),
+    "devices.rssi": ("Сигнал Wi-Fi", "Wi-Fi signal"),
+    "devices.rssi_value": ("{rssi} дБм", "{rssi} dBm"),
+    "devices.fw": ("Прошивка", "Firmware"),
+    "devices.outbox": ("В очереди", "Outbox"),
+    "devices.drops": ("Потеряно", "Dropped"),
+    "devices.config_rev": ("Версия настроек", "Config revision"),
+    "devices.window": ("Окно", "Window"),
+    "devices.no_window": ("не назначено", "not assigned"),
+    "devices.safe_mode": ("безопасный режим", "safe mode"),
+    "devices.camera": ("Камера", "Camera"),
+    "devices.camera_ok": ("работает", "working"),
+    "devices.camera_bad": ("не работает", "not working"),
+    "devices.fps": ("Кадров/с", "Frames/s"),
+    "devices.faces": ("Лиц/мин", "Faces/min"),
+    "devices.camera_error": ("Ошибка", "Error"),
+    "devices.quarantine": ("Отклонённые сообщения", "Quarantined messages"),
+    "devices.quarantine_none": ("нет", "none"),
+    "devices.quarantine_link": ("{n}, последние →", "{n}, the latest →"),
+    "devices.unregistered": ("Отклонённые сообщения от неизвестных устройств",
+                             "Quarantined messages from unknown devices"),
+    "devices.identify": ("Найти (мигнуть {seconds} с)", "Identify (blink {seconds} s)"),
+    "devices.identify_sent": ("отправлено", "sent"),
+    "devices.identify_offline": ("хаб не подключён к брокеру", "the hub is not connected to the broker"),
+    "devices.identify_refused": ("команда отклонена", "command refused"),
+    "devices.unknown": ("Нет такого устройства.", "No such device."),
+    "devices.back": ("← Устройства", "← Devices"),
+    "quarantine.title": ("Отклонённые сообщения: {device}", "Quarantined messages: {device}"),
+    "quarantine.note": ("Последние {n}; сообщения, не прошедшие проверку контракта MQTT.",
+                        "The latest {n}: messages that failed the MQTT contract check."),
+    "quarantine.empty": ("Отклонённых сообщений нет.", "No quarantined messages."),
+    "quarantine.time": ("Получено", "Received"),
+    "quarantine.reason": ("Причина", "Reason"),
+    "quarantine.detail": ("Подробности", "Detail"),
+    "quarantine.payload": ("Сообщение", "Payload"),
+    "action.device.identify": ("команда «найти» устройству", "identify sent to a device"),
+})  # fmt: skip
+
+
+def battery_percent(mv: int | None) -> int | None:
+    """A rough charge estimate (0..100) from a Li-ion cell's voltage; None without a battery."""
+    if mv is None:
+        return None
+    (low_mv, low_pct), (high_mv, high_pct) = LI_ION_CURVE[0], LI_ION_CURVE[-1]
+    if mv <= low_mv:
+        return low_pct
+    if mv >= high_mv:
+        return high_pct
+    for (a_mv, a_pct), (b_mv, b_pct) in pairwise(LI_ION_CURVE):
+        if a_mv <= mv <= b_mv:
+            return round(a_pct + (b_pct - a_pct) * (mv - a_mv) / (b_mv - a_mv))
+    return None  # unreachable: the curve covers low..high
+
+
+def _device_of(topic: str) -> str | None:
+    parts = topic.split("/")
+    return parts[3] if len(parts) >= 5 and parts[0] == "otk" and parts[1] == "v1" and parts[3] else None
+
+
+def quarantine_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Quarantined messages per device id named in their topic."""
+    counts: dict[str, int] = defaultdict(int)
+    for topic, n in conn.execute("SELECT topic, count(*) FROM quarantine GROUP BY topic"):
+        device = _device_of(topic)
+        if device is not None:
+            counts[device] += n
+    return dict(counts)
+
+
+def device_rows(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The registry's devices as the page shows them, and quarantine counts of unknown devices."""
+    zone = office.load(conn).zone
+    windows = dict(conn.execute("SELECT id, name FROM windows"))
+    quarantined = quarantine_counts(conn)
+    rows = []
+    for d in Store(Database(conn)).devices():
+        status = d["status"] or {}
+        camera = status.get("camera") if d["kind"] == "camera" else None
+        rows.append({
+            **d,
+            "state_key": d["state"] if d["state"] in ("online", "asleep", "offline") else "unknown",
+            "since": local_time(d["state_since"], zone, "%d.%m.%Y %H:%M:%S") if d["state_since"] else None,
+            "seen": local_time(d["last_seen"], zone, "%d.%m.%Y %H:%M:%S"),
+            "battery_pct": battery_percent(d["battery_mv"]),
+            "window_name": windows.get(d["window"] or "") or d["window"],
+            "camera": camera if isinstance(camera, dict) else None,
+            "quarantined": quarantined.pop(d["device"], 0),
+        })  # fmt: skip
+    return rows, quarantined
+
+
+@router.get("/devices", include_in_schema=False)
+def devices(ui: AnyUi) -> HTMLResponse:
+    rows, unregistered = device_rows(ui.conn)
+    return page(
+        ui, "devices.html", "devices.title", devices=rows, unregistered=sorted(unregistered.items()),
+        identify_s=IDENTIFY_S, sent=ui.request.query_params.get("sent"),
+    )  # fmt: skip
+
+
+@router.post("/devices/{device}/identify", include_in_schema=False)
+def identify(ui: AnyUi, runtime: RuntimeDep, device: DeviceId) -> Response:
+    """Blink the device (htmx: answers the button's status text; else back to /devices)."""
+    try:
+        command_id = runtime.command(device, "identify", {"seconds": IDENTIFY_S})
+    except UnknownDevice:
+        raise UiError(404, "devices.unknown") from None
+    except NotConnected:
+        result = {"ok": False, "key": "devices.identify_offline", "id": None}
+    except InvalidCommand:
+        result = {"ok": False, "key": "devices.identify_refused", "id": None}
+    else:
+        result = {"ok": True, "key": "devices.identify_sent", "id": command_id}
+        ui.audit("device.identify", f"{device} ({command_id})")
+    if ui.request.headers.get("hx-request"):
+        return fragment(ui, "_identify_result.html", device=device, result=result)
+    if not result["ok"]:
+        raise UiError(503, result["key"])
+    return redirect(ui, f"/devices?sent={device}#device-{device}")
+
+
+@router.get("/devices/{device}/quarantine", include_in_schema=False)
+def quarantined(ui: AnyUi, device: DeviceId) -> HTMLResponse:
+    """The latest quarantined messages whose topic names the device (any site, any kind)."""
+    zone = office.load(ui.conn).zone
+    rows = []
+    for id_, at, topic, reason, detail, payload, size in ui.conn.execute(
+        "SELECT id, received_at, topic, reason, detail, payload, size FROM quarantine "
+        "WHERE topic GLOB ? ORDER BY id DESC LIMIT ?",
+        (f"otk/v1/*/{device}/*", QUARANTINE_SHOWN),
+    ):
+        raw = bytes(payload or b"")
+        text = raw.decode("utf-8", errors="replace")
+        rows.append({
+            "id": id_, "when": local_time(at, zone, "%d.%m.%Y %H:%M:%S"), "topic": topic, "reason": reason,
+            "reason_text": QUARANTINE_REASONS.get(reason, ""), "detail": detail or "",
+            "payload": text[:PAYLOAD_SHOWN] + ("…" if len(text) > PAYLOAD_SHOWN or size > len(raw) else ""),
+        })  # fmt: skip
+    return page(
+        ui, "device_quarantine.html", None, title=ui.t("quarantine.title", device=device),
+        device=device, rows=rows, shown=QUARANTINE_SHOWN,
+    )  # fmt: skip
