@@ -131,10 +131,48 @@ def demo(n_devices: int, rate: float, camera: bool, **options) -> None:
         f"\nOtklik demo: {n_devices} button consoles running the real firmware on {simulation.interpreter}, "
         f"{rate:g} presses/min each{camera_note}, {broker.kind} broker on port {broker.port}.\n"
         f"Откройте / open  http://{host}:{port}/   (API: http://{host}:{port}/docs)\n"
+        f"{_demo_login(settings.db_path, settings.data_dir)}"
         "Ctrl-C stops / остановка.\n",
         err=True,
     )
     hub.serve()
+
+
+#: the demo's admin account, and the file (in the demo's data folder) that keeps its password
+DEMO_ADMIN = "admin"
+DEMO_LOGIN_FILE = "demo-login.txt"
+
+
+def _demo_login(db_path: Path, data_dir: Path) -> str:
+    """The banner's sign-in lines. On the first start of a demo folder (no account yet) the admin
+    ``admin`` is made with a random password, kept in ``demo-login.txt`` (mode 600) so a later
+    start prints it again. ``edge-hub run`` never does this: a real hub starts at /setup."""
+    import secrets
+
+    from edge_hub.store import Store
+    from hub_ui import auth
+
+    saved = data_dir / DEMO_LOGIN_FILE
+    store = Store.writer(db_path)
+    try:
+        if auth.user_count(store.conn) == 0:
+            password = secrets.token_urlsafe(12)
+            user = auth.create_first_admin(store.conn, DEMO_ADMIN, password, password)
+            auth.audit(store.conn, user, "setup", "edge-hub demo", ip="-")
+            saved.touch(mode=0o600)
+            saved.chmod(0o600)
+            saved.write_text(f"{DEMO_ADMIN}\t{password}\n")
+    finally:
+        store.close()
+    name, _, password = saved.read_text().strip().partition("\t") if saved.exists() else ("", "", "")
+    if not password:
+        return "Войдите своей учётной записью / sign in with your account.\n"
+    return (
+        "Вход / sign in:\n"
+        f"  пользователь / user:  {name}\n"
+        f"  пароль / password:    {password}\n"
+        f"  (сохранено в / kept in {saved})\n"
+    )
 
 
 @cli.command()

@@ -4,6 +4,7 @@ arrive in the hub's database and its API. Nothing is mocked but the consoles' bu
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -65,7 +66,9 @@ def test_the_demo_office_shows_presses_and_emotion_visits(tmp_path):
         ).json()
         assert summary["visits"]["total"] >= 1
         assert summary["metrics"]["emotional_nps"]["n"] == summary["visits"]["total"]
-        assert "emotion monitor (cam-01)" in (tmp_path / "demo.log").read_text()
+        banner = (tmp_path / "demo.log").read_text()
+        assert "emotion monitor (cam-01)" in banner
+        sign_in_with_the_printed_credentials(banner, data)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -76,3 +79,49 @@ def test_the_demo_office_shows_presses_and_emotion_visits(tmp_path):
     # the demo takes its consoles and its camera down with it
     leftovers = subprocess.run(["pgrep", "-f", str(data / "camera")], capture_output=True, text=True).stdout
     assert not leftovers.strip(), f"the emotion monitor outlived the demo: {leftovers}"
+
+
+def sign_in_with_the_printed_credentials(banner: str, data) -> None:
+    """What a new user does: open the printed URL, sign in with the printed name and password
+    (the form and its CSRF cookie, as a browser would), and see the office's numbers."""
+    url = re.search(r"open\s+(http://\S+/)", banner).group(1)
+    user = re.search(r"user:\s+(\S+)", banner).group(1)
+    password = re.search(r"password:\s+(\S+)", banner).group(1)
+    assert user == "admin" and len(password) >= 12
+    assert (data / "demo-login.txt").stat().st_mode & 0o077 == 0, "the password file is private"
+    with httpx.Client(base_url=url, timeout=10) as client:
+        first = client.get("/")
+        assert first.status_code == 303 and first.headers["location"].startswith("/login"), (
+            "the demo opens on sign-in, not on the first-run step"
+        )
+        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+        wrong = client.post("/login", data={"username": user, "password": password + "x", "csrf": token})
+        assert wrong.status_code == 401
+        signed = client.post("/login", data={"username": user, "password": password, "csrf": token})
+        assert signed.status_code == 303, signed.text[-500:]
+        dashboard = client.get("/")
+    assert dashboard.status_code == 200
+    today = r'<tr data-metric="ratings">.*?data-period="today" data-n="(\d+)"'
+    ratings = re.search(today, dashboard.text, re.S)
+    assert ratings and int(ratings.group(1)) > 0, "the dashboard shows today's presses"
+
+
+def test_the_demo_account_is_made_once_per_folder(tmp_path):
+    from edge_hub.cli import _demo_login
+    from edge_hub.store import Store
+    from hub_ui import auth
+
+    db = tmp_path / "hub.db"
+    Store.open(db).close()
+    first = _demo_login(db, tmp_path)
+    again = _demo_login(db, tmp_path)  # a later start prints the same account
+    assert first == again and "admin" in first
+    store = Store.writer(db)
+    try:
+        assert auth.user_count(store.conn) == 1
+        password = re.search(r"password:\s+(\S+)", first).group(1)
+        assert auth.login(store.conn, "admin", password, "127.0.0.1").role == auth.ADMIN
+    finally:
+        store.close()
+    (tmp_path / "demo-login.txt").unlink()  # a folder whose accounts were made otherwise
+    assert "sign in with your account" in _demo_login(db, tmp_path)
