@@ -84,17 +84,17 @@ def trend(
     first = today - timedelta(days=TREND_DAYS - 1)
     lo, hi = settings.at(first, "00:00"), settings.at(today + timedelta(days=1), "00:00")
     series = summary.timeseries(conn, lo, hi, question, "day", settings=settings)
-    points = series["points"]
+    return {"question": question, "points": series["points"], "chart": day_chart(settings, series["points"])}
+
+
+def day_chart(settings: OfficeSettings, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """A per-day series of ``summary.timeseries`` as uPlot's columns: x in seconds (the local
+    midnight), the value (null: not enough data), n."""
     return {
-        "question": question,
-        "points": points,
-        # uPlot's columns: x in seconds (local midnight), the value (null: not enough data), n
-        "chart": {
-            "x": [settings.at(date.fromisoformat(p["t"]), "00:00") // 1000 for p in points],
-            "value": [p["value"] for p in points],
-            "n": [p["n"] for p in points],
-            "tz": settings.timezone,
-        },
+        "x": [settings.at(date.fromisoformat(p["t"]), "00:00") // 1000 for p in points],
+        "value": [p["value"] for p in points],
+        "n": [p["n"] for p in points],
+        "tz": settings.timezone,
     }
 
 

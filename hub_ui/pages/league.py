@@ -200,16 +200,7 @@ def operator_trend(
     series = summary.timeseries(
         conn, period.lo, period.hi, "csat", "day", summary.Scope(operator=operator), settings=settings
     )
-    points = series["points"]
-    return {
-        "points": points,
-        "chart": {
-            "x": [settings.at(date.fromisoformat(p["t"]), "00:00") // 1000 for p in points],
-            "value": [p["value"] for p in points],
-            "n": [p["n"] for p in points],
-            "tz": settings.timezone,
-        },
-    }
+    return {"points": series["points"], "chart": numbers.day_chart(settings, series["points"])}
 
 
 @router.get("/operators/{operator_id}", include_in_schema=False)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from datetime import time as dtime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 from annotated_types import Ge, Gt, Le, Lt
@@ -351,16 +351,6 @@ def put_department(ui: StaffUi, id: FormStr = "", name: FormStr = "") -> Respons
     return redirect(ui, "/settings?done=department#departments")
 
 
-@router.post("/settings/departments/{dep_id}/delete", include_in_schema=False)
-def delete_department(ui: StaffUi, dep_id: str) -> Response:
-    try:
-        scopes.delete_department(ui.conn, dep_id)
-    except ScopeError as exc:
-        return _refused(ui, exc, "departments", {})
-    ui.audit("settings.department.delete", dep_id)
-    return redirect(ui, "/settings?done=department_deleted#departments")
-
-
 @router.post("/settings/windows", include_in_schema=False)
 def put_window(ui: StaffUi, id: FormStr = "", department: FormStr = "", name: FormStr = "") -> Response:
     try:
@@ -371,16 +361,6 @@ def put_window(ui: StaffUi, id: FormStr = "", department: FormStr = "", name: Fo
     return redirect(ui, "/settings?done=window#windows")
 
 
-@router.post("/settings/windows/{window_id}/delete", include_in_schema=False)
-def delete_window(ui: StaffUi, window_id: str) -> Response:
-    try:
-        scopes.delete_window(ui.conn, window_id)
-    except ScopeError as exc:
-        return _refused(ui, exc, "windows", {})
-    ui.audit("settings.window.delete", window_id)
-    return redirect(ui, "/settings?done=window_deleted#windows")
-
-
 @router.post("/settings/operators", include_in_schema=False)
 def put_operator(ui: StaffUi, id: FormStr = "", name: FormStr = "") -> Response:
     try:
@@ -389,16 +369,6 @@ def put_operator(ui: StaffUi, id: FormStr = "", name: FormStr = "") -> Response:
         return _refused(ui, exc, "operators", {"id": id, "name": name})
     ui.audit("settings.operator.put", f"{row['id']}: {row['name']}")
     return redirect(ui, "/settings?done=operator#operators")
-
-
-@router.post("/settings/operators/{operator_id}/delete", include_in_schema=False)
-def delete_operator(ui: StaffUi, operator_id: str) -> Response:
-    try:
-        scopes.delete_operator(ui.conn, operator_id)
-    except ScopeError as exc:
-        return _refused(ui, exc, "operators", {})
-    ui.audit("settings.operator.delete", operator_id)
-    return redirect(ui, "/settings?done=operator_deleted#operators")
 
 
 @router.post("/settings/devices", include_in_schema=False)
@@ -731,3 +701,25 @@ def rebuild(ui: AdminUi, days: FormStr = "") -> Response:
     changed = aggregates.rebuild(ui.conn, lo, hi)
     ui.audit("settings.rebuild", f"{n} day(s) from {first.isoformat()}: {changed} bucket(s) changed")
     return redirect(ui, f"/settings/office?done=rebuild&n={changed}#rebuild")
+
+
+# after every other /settings/<section>/<id>/delete route (shifts'), which it would shadow
+
+#: the sections whose items are deleted the same way: the scopes function, the item's name
+_DELETE = {
+    "departments": (scopes.delete_department, "department"),
+    "windows": (scopes.delete_window, "window"),
+    "operators": (scopes.delete_operator, "operator"),
+}
+
+
+@router.post("/settings/{section}/{key}/delete", include_in_schema=False)
+def delete_item(ui: StaffUi, section: Literal["departments", "windows", "operators"], key: str) -> Response:
+    """Delete a department, window or operator (refused while something still uses it)."""
+    delete, name = _DELETE[section]
+    try:
+        delete(ui.conn, key)
+    except ScopeError as exc:
+        return _refused(ui, exc, section, {})
+    ui.audit(f"settings.{name}.delete", key)
+    return redirect(ui, f"/settings?done={name}_deleted#{section}")
