@@ -367,7 +367,11 @@ def token() -> None:
 
 @token.command("create")
 @click.option(
-    "--scope", default="sync:read", show_default=True, type=click.Choice(["sync:read"]), help="What it allows"
+    "--scope",
+    default="sync:read",
+    show_default=True,
+    type=click.Choice(["sync:read", "api:read", "api:write"]),
+    help="sync:read: the central server's pull; api:read / api:write: the JSON API",
 )
 @click.option("--name", help="Who uses it, e.g. central-msk")
 @db_options

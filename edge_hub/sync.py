@@ -50,7 +50,13 @@ _LOGGER = logging.getLogger(__name__)
 
 SCOPE_READ = "sync:read"
 #: every scope a token can carry, with what it allows
-SCOPES = {SCOPE_READ: "pull the hourly aggregates (GET /api/v1/sync/aggregates)"}
+SCOPE_API_READ = "api:read"
+SCOPE_API_WRITE = "api:write"
+SCOPES = {
+    SCOPE_READ: "pull the hourly aggregates (GET /api/v1/sync/aggregates)",
+    SCOPE_API_READ: "read the JSON API (/api/v1, GET) once the hub has accounts",
+    SCOPE_API_WRITE: "read and change through the JSON API (/api/v1, every method)",
+}
 TOKEN_PREFIX = "otk_"
 TOKEN_BYTES = 32  # 256 random bits
 TOKEN_MAX_LEN = 200  # longer bearer values are refused before hashing

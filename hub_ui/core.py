@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from edge_hub import __version__
+from edge_hub import __version__, sync
 from edge_hub.api.deps import RuntimeDep
 from edge_hub.store import Store
 from hub_ui import STATIC_DIR, TEMPLATES_DIR, auth, i18n
@@ -243,29 +243,53 @@ async def csrf_protect(request: Request, runtime: RuntimeDep) -> None:
         raise UiError(403, "err.csrf")
 
 
-def api_session(request: Request, runtime: RuntimeDep) -> Session | None:
-    """The JSON API accepts the UI's session cookie beside its (for now) open access.
+def api_access(request: Request, runtime: RuntimeDep) -> None:
+    """Who may use the JSON API (``/api/v1``, the sync routes apart: they check their own token).
 
-    No cookie, or a stale one: nothing changes (the API has no auth yet). A live session puts
-    its user on ``request.state.ui_user``; its state-changing calls must then carry the
-    ``X-CSRF-Token`` header, as the page's htmx and fetch calls do.
+    - the UI's session cookie: any role reads, admins and managers change (with the
+      ``X-CSRF-Token`` header, as the page's htmx and fetch calls send it);
+    - ``Authorization: Bearer <token>`` from ``edge-hub token create --scope api:read`` (GET)
+      or ``api:write`` (every method);
+    - before the first account exists (the hub's first run, as for ``/setup``), anyone: a new
+      hub is set up through it; afterwards everything else is 401.
     """
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
+    writes = request.method not in SAFE_METHODS
     store = Store.reader(runtime.db_path)
     try:
-        session = auth.session_for(store.conn, token)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        session = auth.session_for(store.conn, cookie) if cookie else None
+        if session is not None:
+            request.state.ui_user = session.user
+            if writes and not auth.same_token(session.csrf, request.headers.get(CSRF_HEADER)):
+                raise HTTPException(403, detail=_CSRF_REFUSED)
+            if writes and session.user.role not in auth.STAFF:
+                raise HTTPException(403, detail="your role may not change this / вашей роли это запрещено")
+            return
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            wanted = (sync.SCOPE_API_WRITE,) if writes else (sync.SCOPE_API_READ, sync.SCOPE_API_WRITE)
+            if any(sync.check_token(store.conn, token.strip(), scope) for scope in wanted):
+                return
+            known = sync.find_token(store.conn, token.strip())
+            raise HTTPException(
+                403 if known is not None and not known.revoked else 401,
+                detail="this token may not do that / у токена нет такого права",
+                headers={"WWW-Authenticate": _REALM},
+            )
+        if auth.user_count(store.conn) == 0:
+            return  # the first run: nobody to sign in as yet
+        raise HTTPException(
+            401,
+            detail="sign in or send a bearer token (edge-hub token create --scope api:read) / "
+            "войдите или передайте токен доступа",
+            headers={"WWW-Authenticate": _REALM},
+        )
     finally:
         store.close()
-    if session is None:
-        return None
-    request.state.ui_user = session.user
-    if request.method not in SAFE_METHODS and not auth.same_token(
-        session.csrf, request.headers.get(CSRF_HEADER)
-    ):
-        raise HTTPException(403, detail="CSRF token missing or wrong / нет CSRF-токена или он неверен")
-    return session
+
+
+_REALM = 'Bearer realm="otklik-hub"'
+_CSRF_REFUSED = "CSRF token missing or wrong / нет CSRF-токена или он неверен"
 
 
 # --- answering ----------------------------------------------------------------------------------

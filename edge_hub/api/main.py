@@ -8,7 +8,7 @@ from edge_hub import __version__
 from edge_hub.api.routes import alerts, devices, events, export, health, metrics, quarantine, scopes, sync
 from edge_hub.runtime import Runtime
 from hub_ui import web
-from hub_ui.core import api_session
+from hub_ui.core import api_access
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -18,12 +18,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Office hub of the Otklik feedback devices: stored events, devices, quarantine, health.",
     )
     app.state.runtime = runtime
-    # Open as before to callers without a cookie; a UI session cookie is accepted too, and then
-    # state-changing calls need its CSRF token (hub_ui/README.md, "The JSON API").
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(api_session)])
-    for module in (alerts, devices, events, metrics, export, quarantine, scopes, sync):
+    # A UI session or an api:* bearer token; open only before the first account exists
+    # (hub_ui/README.md, "The JSON API"). The sync routes check their own sync:read token.
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(api_access)])
+    for module in (alerts, devices, events, metrics, export, quarantine, scopes):
         api.include_router(module.router)
     app.include_router(api)
+    app.include_router(sync.router, prefix="/api/v1")
     app.include_router(health.router)
     web.install(app)
     return app

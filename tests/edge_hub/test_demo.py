@@ -56,16 +56,6 @@ def test_the_demo_office_shows_presses_and_emotion_visits(tmp_path):
             return rows == [("camera", 1)]
 
         wait_until(camera_ok, 30, "the camera's status to say its source works")
-        now = datetime.now(UTC)
-        period = {
-            "from": (now - timedelta(hours=1)).isoformat(),
-            "to": (now + timedelta(hours=1)).isoformat(),
-        }
-        summary = httpx.get(
-            f"http://127.0.0.1:{port}/api/v1/metrics/summary", params=period, timeout=10
-        ).json()
-        assert summary["visits"]["total"] >= 1
-        assert summary["metrics"]["emotional_nps"]["n"] == summary["visits"]["total"]
         banner = (tmp_path / "demo.log").read_text()
         assert "emotion monitor (cam-01)" in banner
         sign_in_with_the_printed_credentials(banner, data)
@@ -100,6 +90,14 @@ def sign_in_with_the_printed_credentials(banner: str, data) -> None:
         signed = client.post("/login", data={"username": user, "password": password, "csrf": token})
         assert signed.status_code == 303, signed.text[-500:]
         dashboard = client.get("/")
+        # the JSON API takes the session too (and, the admin existing, nobody without one)
+        now = datetime.now(UTC)
+        hour = timedelta(hours=1)
+        period = {"from": (now - hour).isoformat(), "to": (now + hour).isoformat()}
+        summary = client.get("/api/v1/metrics/summary", params=period).json()
+        assert summary["visits"]["total"] >= 1
+        assert summary["metrics"]["emotional_nps"]["n"] == summary["visits"]["total"]
+        assert httpx.get(url + "api/v1/metrics/summary", params=period).status_code == 401
     assert dashboard.status_code == 200
     today = r'<tr data-metric="ratings">.*?data-period="today" data-n="(\d+)"'
     ratings = re.search(today, dashboard.text, re.S)

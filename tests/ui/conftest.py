@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from edge_hub import office, scopes
+from edge_hub import office, scopes, sync
+from edge_hub.store import Store
 from tests.helpers import Broker, FedHub, HubProcess
 
 CHROMIUM = "/usr/bin/chromium"
@@ -95,9 +96,15 @@ class Site:
     broker: Broker
     hub: HubProcess
     now_ms: int
+    #: an api:write bearer token: once the admin exists the JSON API wants a session or a token
+    token: str = ""
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
     def api(self, path: str, **params) -> dict | list:
-        response = httpx.get(self.url + path, params=params, timeout=10)
+        response = httpx.get(self.url + path, params=params, headers=self.auth, timeout=10)
         response.raise_for_status()
         return response.json()
 
@@ -149,8 +156,13 @@ def site(tmp_path_factory):
     now = int(time.time() * 1000)
     hub = HubProcess(broker, directory / "hub")
     seed_office(hub.db, now)
+    store = Store.open(hub.db)
+    try:
+        token = sync.create_token(store.conn, sync.SCOPE_API_WRITE, "ui-tests")
+    finally:
+        store.close()
     hub.start()
-    yield Site(f"http://127.0.0.1:{hub.port}", broker, hub, now)
+    yield Site(f"http://127.0.0.1:{hub.port}", broker, hub, now, token)
     hub.stop()
     broker.stop()
     assert_clean_log(hub)

@@ -88,8 +88,12 @@ def test_state_changing_requests_need_the_csrf_token(site, admin):
         assert client.post("/api/v1/metrics/rebuild", params=period).status_code == 403
         ok = client.post("/api/v1/metrics/rebuild", params=period, headers={"X-CSRF-Token": token})
         assert ok.status_code == 200
-    # callers without a cookie use the API as before
-    assert httpx.post(site.url + "/api/v1/metrics/rebuild", params=period).status_code == 200
+    # once an account exists, a caller with neither a session nor a token is refused
+    anonymous = httpx.post(site.url + "/api/v1/metrics/rebuild", params=period)
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Bearer")
+    assert httpx.get(site.url + "/api/v1/devices").status_code == 401
+    with_token = httpx.post(site.url + "/api/v1/metrics/rebuild", params=period, headers=site.auth)
+    assert with_token.status_code == 200
 
 
 def test_admin_adds_a_technician_who_cannot_open_users(site, admin, admin_page, chromium):

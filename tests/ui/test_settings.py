@@ -203,7 +203,8 @@ def test_office_settings_are_saved_and_refused_field_by_field(site, admin_page):
         )
         assert {"settings.office", "settings.rebuild"} <= set(actions)
     finally:
-        httpx.put(site.url + "/api/v1/settings", json=original, timeout=10).raise_for_status()
+        restored = httpx.put(site.url + "/api/v1/settings", json=original, headers=site.auth, timeout=10)
+        restored.raise_for_status()
 
 
 def test_names_are_escaped(site, admin_page):
