@@ -21,7 +21,6 @@ again for the puller, and pulling twice is harmless.
 from __future__ import annotations
 
 import sqlite3
-from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -78,7 +77,10 @@ _TYPES = "type IN ('press', 'visit', 'reading')"
 
 
 def _events(rows: Iterable[tuple]) -> list[_Event]:
-    return [_Event(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8] or 0) for r in rows]
+    """Events in device, time, id order (the order the trust rules walk them)."""
+    events = [_Event(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8] or 0) for r in rows]
+    events.sort(key=lambda e: (e.device, e.ts, e.id))
+    return events
 
 
 def apply(conn: sqlite3.Connection, after_id: int, settings: OfficeSettings | None = None) -> int:
@@ -86,9 +88,9 @@ def apply(conn: sqlite3.Connection, after_id: int, settings: OfficeSettings | No
 
     Runs inside the caller's transaction (the one that inserted the events).
     """
-    events = _events(
-        conn.execute(f"{_SELECT} WHERE id > ? AND {_TYPES} ORDER BY device, ts, id", (after_id,))
-    )
+    # by id, the primary key: an ORDER BY device, ts here made SQLite walk the (device, ts) index
+    # over the whole table on every batch; the few new rows are sorted in Python instead
+    events = _events(conn.execute(f"{_SELECT} WHERE id > ? AND {_TYPES}", (after_id,)))
     if not events:
         return 0
     settings = settings or office_settings.load(conn)
@@ -124,7 +126,6 @@ def _annotate(
     staffed = {w for (w,) in conn.execute("SELECT DISTINCT window FROM shifts")}
     cameras = _cameras(conn) if settings.trust.flag_no_visitor else {}
     presses = [e for e in events if e.type == "press"]
-    history = _History(conn, settings, presses)
     # visits and readings first: a press in the same batch must see a visit of its window
     for group in ([e for e in events if e.type != "press"], presses):
         updates = []
@@ -134,7 +135,7 @@ def _annotate(
             flag = None
             if e.type == "press":
                 unstaffed = window in staffed and operator is None
-                flag = _flag(conn, settings, e, history, unstaffed, cameras.get(window, ()))
+                flag = _flag(conn, settings, e, unstaffed, cameras.get(window, ()))
             updates.append((window, operator, flag, e.id))
             bucket = (hour_of(e.ts), e.device, e.question, window or "", operator or "")
             delta = deltas.setdefault(bucket, _Delta(KIND_OF_TYPE[e.type]))
@@ -162,39 +163,6 @@ def _cameras(conn: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
     ):
         out[window].append(device)
     return {w: tuple(d) for w, d in out.items()}
-
-
-class _History:
-    """The presses of each device around this batch, read once per device (not once per press):
-    what the burst and self-rating rules look back on."""
-
-    def __init__(self, conn: sqlite3.Connection, settings: OfficeSettings, presses: list[_Event]) -> None:
-        self.conn = conn
-        rules = settings.trust
-        self.lookback = max(rules.burst_window_s, (rules.self_run - 1) * rules.self_gap_s) * 1000
-        self.span: dict[str, tuple[int, int]] = {}
-        for p in presses:
-            lo, hi = self.span.get(p.device, (p.ts, p.ts))
-            self.span[p.device] = (min(lo, p.ts), max(hi, p.ts))
-        self.cache: dict[str, tuple[list[int], dict[str, tuple[list[tuple[int, int]], list[float]]]]] = {}
-
-    def of(self, device: str) -> tuple[list[int], dict[str, tuple[list[tuple[int, int]], list[float]]]]:
-        """(every press time, sorted; per question: sorted (ts, id) keys and their values)."""
-        if device not in self.cache:
-            lo, hi = self.span[device]
-            times: list[int] = []
-            per: dict[str, tuple[list[tuple[int, int]], list[float]]] = {}
-            for id_, ts, question, value in self.conn.execute(
-                "SELECT id, ts, coalesce(question, ''), value FROM events "
-                "WHERE device = ? AND type = 'press' AND ts >= ? AND ts <= ? ORDER BY ts, id",
-                (device, lo - self.lookback, hi),
-            ):
-                times.append(ts)
-                keys, values = per.setdefault(question, ([], []))
-                keys.append((ts, id_))
-                values.append(value)
-            self.cache[device] = (times, per)
-        return self.cache[device]
 
 
 def _add(conn: sqlite3.Connection, deltas: dict[Bucket, _Delta]) -> int:
@@ -259,28 +227,39 @@ def _flag(
     conn: sqlite3.Connection,
     settings: OfficeSettings,
     p: _Event,
-    history: _History,
     unstaffed: bool,
     cameras: tuple[str, ...],
 ) -> str | None:
-    """The first reason this press looks fake, or None."""
+    """The first reason this press looks fake, or None.
+
+    The look-backs are two small indexed queries a press, each stopping after a few rows (the
+    burst count at ``burst_max + 1``, the run at ``self_run - 1`` presses), so their cost does
+    not grow with the presses in the window: reading the window's rows once per device and
+    batch, or counting all of them, made bench/ingest.py's floods 5 to 15 times slower.
+    """
     rules = settings.trust
     if p.repeat:
         return "repeat"
-    times, per = history.of(p.device)
-    recent = bisect_right(times, p.ts) - bisect_right(times, p.ts - rules.burst_window_s * 1000)
+    (recent,) = conn.execute(  # counting stops past the limit: a flood costs no more than a trickle
+        "SELECT count(*) FROM (SELECT 1 FROM events WHERE device = ? AND type = 'press' AND ts > ? "
+        "AND ts <= ? LIMIT ?)",
+        (p.device, p.ts - rules.burst_window_s * 1000, p.ts, rules.burst_max + 1),
+    ).fetchone()
     if recent > rules.burst_max:
         return "burst"
     scale = SCALES.get(settings.scale_of(p.question) or "")
     if scale is not None and p.value == scale.high:
-        keys, values = per.get(p.question, ([], []))
-        i = bisect_left(keys, (p.ts, p.id))
+        before = conn.execute(
+            "SELECT ts, value FROM events WHERE device = ? AND type = 'press' AND coalesce(question, '') = ? "
+            "AND (ts < ? OR (ts = ? AND id < ?)) ORDER BY ts DESC, id DESC LIMIT ?",
+            (p.device, p.question, p.ts, p.ts, p.id, rules.self_run - 1),
+        ).fetchall()
         gap = rules.self_gap_s * 1000
         run, last = 1, p.ts
-        for j in range(i - 1, max(-1, i - rules.self_run), -1):
-            if values[j] != scale.high or last - keys[j][0] > gap:
+        for ts, value in before:
+            if value != scale.high or last - ts > gap:
                 break
-            run, last = run + 1, keys[j][0]
+            run, last = run + 1, ts
         if run >= rules.self_run:
             return "self_rating"
     if rules.flag_after_hours and not settings.is_open(p.ts):
@@ -376,6 +355,6 @@ def rebuild(conn: sqlite3.Connection, from_ms: int, to_ms: int, device: str | No
         )
     }
     with conn:
-        events = _events(conn.execute(f"{_SELECT} WHERE {where} ORDER BY device, ts, id", args))
+        events = _events(conn.execute(f"{_SELECT} WHERE {where}", args))
         changed = recompute(conn, old | set(_annotate(conn, settings, events)))
     return changed
