@@ -8,7 +8,7 @@ pages (``hub_ui/pages``) and the tests share one implementation. Writes that gua
   parameters change. An unknown user name costs one verification too, so timing tells nothing.
 - Sessions: a random token (32 bytes, URL-safe) in a cookie; the table keeps only its SHA-256,
   with the user, a per-session CSRF token and an expiry. Disabling a user or resetting a
-  password ends that user's sessions.
+  password ends that user's sessions; changing one's own password ends the other ones.
 - Rate limiting: :data:`LOGIN_MAX_FAILURES` failures for one user name from one address within
   :data:`LOGIN_WINDOW_S` refuse further attempts (even the right password) until the oldest
   failure leaves the window.
@@ -243,6 +243,26 @@ def login(conn: sqlite3.Connection, username: str, password: str, ip: str) -> Us
     :data:`LOGIN_WINDOW_S` the attempt is refused before the password is looked at.
     """
     name = (username or "").strip().lower()[:64]
+    now = _count_attempt(conn, name, ip)
+    row = conn.execute(
+        "SELECT id, username, role, disabled, password_hash FROM ui_users WHERE username = ?", (name,)
+    ).fetchone()
+    ok = _verify(row[4] if row else _DUMMY_HASH, password or "") and row is not None and not row[3]
+    if not ok:
+        raise AuthError("login.failed")
+    with immediate(conn):
+        conn.execute("DELETE FROM ui_login_failures WHERE username = ? AND ip = ?", (name, ip))
+        conn.execute("UPDATE ui_users SET last_login_at = ? WHERE id = ?", (now, row[0]))
+        if _HASHER.check_needs_rehash(row[4]):
+            conn.execute(
+                "UPDATE ui_users SET password_hash = ? WHERE id = ?", (_HASHER.hash(password), row[0])
+            )
+    return User(row[0], row[1], row[2], False)
+
+
+def _count_attempt(conn: sqlite3.Connection, name: str, ip: str) -> int:
+    """Count a password attempt of ``name`` from ``ip`` as a failure (a success clears it later);
+    RateLimited when :data:`LOGIN_MAX_FAILURES` are already in the window. Returns now (epoch ms)."""
     now = now_ms()
     since = now - LOGIN_WINDOW_S * 1000
     # The attempt is counted as a failure up front, in the transaction that checks the limit, so
@@ -260,22 +280,37 @@ def login(conn: sqlite3.Connection, username: str, password: str, ip: str) -> Us
     if len(failures) >= LOGIN_MAX_FAILURES:
         oldest = failures[-LOGIN_MAX_FAILURES]
         retry_after = max(1, (oldest + LOGIN_WINDOW_S * 1000 - now + 999) // 1000)
-        _LOGGER.warning("sign-in as %r from %s refused for %d s: too many failures", name, ip, retry_after)
+        _LOGGER.warning("password of %r from %s refused for %d s: too many failures", name, ip, retry_after)
         raise RateLimited(retry_after)
+    return now
+
+
+def change_own_password(
+    conn: sqlite3.Connection, user: User, current: str, password: str, again: str, *, ip: str,
+    keep: str | None,
+) -> int:  # fmt: skip
+    """A signed-in user's new password; returns how many of their other sessions ended.
+
+    ``current`` must be their password: a wrong one is AuthError("account.wrong_password") and
+    counts against the sign-in limit of their name from ``ip`` (RateLimited once reached, as
+    :func:`login`). Every session of the user but ``keep`` (the cookie token of the one asking)
+    ends.
+    """
+    check_password(password, again)
+    _count_attempt(conn, user.username, ip)
     row = conn.execute(
-        "SELECT id, username, role, disabled, password_hash FROM ui_users WHERE username = ?", (name,)
+        "SELECT password_hash FROM ui_users WHERE id = ? AND disabled = 0", (user.id,)
     ).fetchone()
-    ok = _verify(row[4] if row else _DUMMY_HASH, password or "") and row is not None and not row[3]
-    if not ok:
-        raise AuthError("login.failed")
+    if row is None or not _verify(row[0], current or ""):
+        raise AuthError("account.wrong_password")
+    hashed = _HASHER.hash(password)
     with immediate(conn):
-        conn.execute("DELETE FROM ui_login_failures WHERE username = ? AND ip = ?", (name, ip))
-        conn.execute("UPDATE ui_users SET last_login_at = ? WHERE id = ?", (now, row[0]))
-        if _HASHER.check_needs_rehash(row[4]):
-            conn.execute(
-                "UPDATE ui_users SET password_hash = ? WHERE id = ?", (_HASHER.hash(password), row[0])
-            )
-    return User(row[0], row[1], row[2], False)
+        conn.execute("DELETE FROM ui_login_failures WHERE username = ? AND ip = ?", (user.username, ip))
+        conn.execute("UPDATE ui_users SET password_hash = ? WHERE id = ?", (hashed, user.id))
+        ended = conn.execute(
+            "DELETE FROM ui_sessions WHERE user_id = ? AND token_hash != ?", (user.id, _digest(keep or ""))
+        ).rowcount
+    return ended
 
 
 def _verify(hashed: str, password: str) -> bool:

@@ -60,6 +60,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The password needs at least {min_password} characters.",
     ),
     "setup.submit": ("Создать администратора", "Create the admin"),
+    # one's own password (/account)
+    "account.link": ("Сменить пароль", "Change password"),
+    "account.title": ("Смена пароля", "Change password"),
+    "account.intro": (
+        "Вы вошли как {name} ({role}). Новый пароль — не короче {min_password} символов; другие ваши "
+        "сеансы (в других браузерах) будут завершены.",
+        "You are signed in as {name} ({role}). The new password needs at least {min_password} "
+        "characters; your other sessions (in other browsers) will end.",
+    ),
+    "account.current": ("Текущий пароль", "Current password"),
+    "account.submit": ("Сменить пароль", "Change password"),
+    "account.wrong_password": ("Текущий пароль неверен.", "The current password is wrong."),
+    "account.done": (
+        "Пароль изменён; другие ваши сеансы завершены.",
+        "Password changed; your other sessions have ended.",
+    ),
     # errors
     "err.title": ("Ошибка", "Error"),
     "err.home": ("На главную", "Home"),
@@ -235,6 +251,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "action.login.blocked": ("вход заблокирован после ошибок", "sign-in blocked after failures"),
     "action.user.create": ("добавлен пользователь", "user added"),
     "action.user.password": ("сменён пароль", "password set"),
+    "action.user.password.self": ("пароль сменён самим пользователем", "own password changed"),
     "action.user.disable": ("пользователь отключён", "user disabled"),
     "action.user.enable": ("пользователь включён", "user enabled"),
     "action.board.token": ("новая ссылка на табло", "new board link"),

@@ -1,18 +1,20 @@
-"""First run, sign-in and sign-out: /setup, /login, /logout."""
+"""First run, sign-in and sign-out, one's own password: /setup, /login, /logout, /account."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub_ui import auth
-from hub_ui.core import SESSION_COOKIE, Ui, UiDep, page, redirect, safe_next, set_session_cookie
+from hub_ui.core import SESSION_COOKIE, Ui, UiDep, page, redirect, require, safe_next, set_session_cookie
 
 router = APIRouter()
 
 FormStr = Annotated[str, Form()]
+#: any signed-in user (/account is in the user menu, not the nav)
+AnyUi = Annotated[Ui, Depends(require(auth.ALL_ROLES))]
 
 
 @router.get("/setup", include_in_schema=False)
@@ -101,3 +103,43 @@ def logout(ui: UiDep) -> RedirectResponse:
     response = redirect(None, "/login?out=1")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+@router.get("/account", include_in_schema=False)
+def account(ui: AnyUi) -> HTMLResponse:
+    done = ui.request.query_params.get("done") == "password"
+    return _account_page(ui, notice=ui.t("account.done") if done else None)
+
+
+def _account_page(
+    ui: Ui, *, error: str | None = None, notice: str | None = None, status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:  # fmt: skip
+    response = page(
+        ui, "account.html", "account.title", status_code=status, error=error, notice=notice,
+        min_password=auth.MIN_PASSWORD,
+    )  # fmt: skip
+    response.headers.update(headers or {})
+    return response
+
+
+@router.post("/account", include_in_schema=False)
+def change_password(
+    ui: AnyUi, current: FormStr = "", password: FormStr = "", password2: FormStr = ""
+) -> Response:
+    """One's own new password: the current one first (failures count as failed sign-ins, 429 at
+    the limit); the user's other sessions end, this one stays."""
+    assert ui.user is not None
+    try:
+        token = ui.request.cookies.get(SESSION_COOKIE)
+        ended = auth.change_own_password(ui.conn, ui.user, current, password, password2, ip=ui.ip, keep=token)
+    except auth.RateLimited as exc:
+        ui.audit("login.blocked", f"{exc.retry_after} s (password change)")
+        return _account_page(
+            ui, error=ui.t(exc.key, seconds=exc.retry_after), status=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )  # fmt: skip
+    except auth.AuthError as exc:
+        return _account_page(ui, error=ui.t(exc.key), status=400)
+    ui.audit("user.password.self", f"other sessions ended: {ended}")
+    return redirect(ui, "/account?done=password")
