@@ -3,10 +3,14 @@
 :func:`evaluate` looks at the stored presses and devices and opens an alert for each condition
 it finds, at most one unresolved alert per key (a partial unique index guards it, so two
 evaluators cannot race to a duplicate). The condition-based kinds (``negative_spike``,
-``device_silent``, ``device_offline``, ``low_battery``) resolve themselves (who = ``system``)
-once their condition clears; a ``critic`` alert waits for a person, because every critic is
-owed a follow-up. People move an alert on with :func:`acknowledge` and :func:`resolve`:
-open → acknowledged → resolved, or open → resolved; every change is written to ``alert_log``.
+``device_silent``, ``device_offline``, ``low_battery``, ``safe_mode``) resolve themselves (who =
+``system``) once their condition clears; a ``critic`` alert waits for a person, because every
+critic is owed a follow-up. The identity kinds come from the log :mod:`edge_hub.identity` keeps
+at ingest: ``identity_reset`` (a device reflashed or replaced; informational, closed by the hub
+after :data:`IDENTITY_RESET_KEEP_MS`), ``identity_backwards`` and ``identity_conflict`` (an
+identity restored, cloned or reused: they wait for a person). People move an alert on with
+:func:`acknowledge` and :func:`resolve`: open → acknowledged → resolved, or open → resolved;
+every change is written to ``alert_log``.
 
 Every function takes a sqlite3 connection; each write runs in one ``BEGIN IMMEDIATE``
 transaction (or inside the caller's own). Refusals raise :class:`AlertError` (or a subclass)
@@ -54,7 +58,13 @@ SYSTEM = "system"
 WHO_MAX = 100
 COMMENT_MAX = 1000
 
-KINDS = ("critic", "negative_spike", "device_silent", "device_offline", "low_battery")
+KINDS = (
+    "critic", "negative_spike", "device_silent", "device_offline", "low_battery", "safe_mode",
+    "identity_reset", "identity_backwards", "identity_conflict",
+)  # fmt: skip
+#: An identity_reset alert (a reflashed or replaced device: nothing is lost, the admin should
+#: only know) is resolved by the hub this long after it opened, unless a person did first.
+IDENTITY_RESET_KEEP_MS = 24 * 60 * MIN_MS
 STATES = ("open", "acknowledged", "resolved")
 #: not resolved yet
 ACTIVE = ("open", "acknowledged")
@@ -63,12 +73,15 @@ _ACTION = {"acknowledged": "acknowledged", "resolved": "resolved"}
 _STATE_RU = {"open": "открыто", "acknowledged": "уже принято в работу", "resolved": "уже закрыто"}
 _VERB = {"acknowledged": ("acknowledged", "принять в работу"), "resolved": ("resolved", "закрыть")}
 _CRITIC_CURSOR = "alerts.critic_after_id"
+_IDENTITY_CURSOR = "alerts.identity_log_after_id"
 #: why the hub resolved an alert itself
 _CLEARED = {
     "negative_spike": "negative ratings fell below the threshold / доля негативных оценок ниже порога",
     "device_silent": "the device was pressed again / на устройстве снова нажимали",
     "device_offline": "the device is no longer offline / устройство снова на связи",
     "low_battery": "the battery is above the threshold again / заряд батареи снова выше порога",
+    "safe_mode": "the device left safe mode / устройство вышло из безопасного режима",
+    "identity_reset": "informational, closed after 24 h / для сведения, закрыто через 24 ч",
 }
 
 _COLUMNS = (
@@ -150,6 +163,7 @@ def evaluate(conn: sqlite3.Connection, now_ms: int | None = None) -> list[int]:
     with _write(conn):
         settings = office_settings.load(conn)
         new += _critics(conn, settings, now)
+        new += _identities(conn, now)
         for kind, rule in _RULES:
             to_open, keep = rule(conn, settings, now)
             active = dict(
@@ -194,10 +208,7 @@ def _critics(conn: sqlite3.Connection, settings: OfficeSettings, now: int) -> li
         alert_id = _open(conn, _critic(press), now)
         if alert_id is not None:
             new.append(alert_id)
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (_CRITIC_CURSOR, str(last_id)),
-    )
+    _set_meta(conn, _CRITIC_CURSOR, str(last_id))
     return new
 
 
@@ -372,11 +383,112 @@ def _battery(
     return found, keep
 
 
+def _safe_mode(
+    conn: sqlite3.Connection, settings: OfficeSettings, now: int
+) -> tuple[list[Candidate], set[str]]:
+    """Devices whose latest status says ``safe_mode``: they crashed boot after boot and run a
+    minimal press recorder. Resolved by the first status with ``safe_mode: false``."""
+    found = []
+    for device, window, crash_boots, last_crash, boot in conn.execute(
+        "SELECT device, window, json_extract(status, '$.crash_boots'), json_extract(status, '$.last_crash'), "
+        "boot FROM devices WHERE safe_mode = 1 ORDER BY device"
+    ):
+        where_ru, where_en = _where(device, window)
+        if isinstance(crash_boots, int):
+            ru, en = f"после {crash_boots} сбоев подряд", f"after {crash_boots} crashed boots in a row"
+        else:
+            ru, en = "после повторных сбоев", "after repeated crashes"
+        if isinstance(last_crash, str) and last_crash:
+            ru, en = f"{ru} (последний: {last_crash})", f"{en} (last: {last_crash})"
+        found.append(
+            Candidate(
+                kind="safe_mode",
+                key=f"safe_mode:{device}",
+                device=device,
+                window=window,
+                title_ru=f"Безопасный режим {ru}: записываются только нажатия, {where_ru}",
+                title_en=f"Safe mode {en}: only presses are recorded, {where_en}",
+                detail={"crash_boots": crash_boots, "last_crash": last_crash, "boot": boot},
+            )
+        )
+    return found, {c.key for c in found}
+
+
+def _identities(conn: sqlite3.Connection, now: int) -> list[int]:
+    """Alerts for what the identity log (edge_hub/identity.py) recorded since the last round:
+    one unresolved alert per device and kind; a reset alert closes itself after a day."""
+    for (alert_id,) in conn.execute(
+        "SELECT id FROM alerts WHERE kind = 'identity_reset' AND state != 'resolved' AND opened_at <= ?",
+        (now - IDENTITY_RESET_KEEP_MS,),
+    ).fetchall():
+        _change(conn, alert_id, "resolved", SYSTEM, _CLEARED["identity_reset"], now)
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_IDENTITY_CURSOR,)).fetchone()
+    after_id = int(row[0]) if row else 0
+    rows = conn.execute(
+        "SELECT l.id, l.device, d.window, l.at, l.change, l.inc, l.boot, l.seq, l.prev_inc, l.prev_boot, "
+        "l.via, l.detail FROM identity_log l LEFT JOIN devices d ON d.device = l.device "
+        "WHERE l.id > ? ORDER BY l.id",
+        (after_id,),
+    ).fetchall()
+    new = []
+    for log_id, device, window, at, change, inc, boot, seq, prev_inc, prev_boot, via, detail in rows:
+        facts = {"log": log_id, "at": at, "inc": inc, "boot": boot, "via": via}
+        where_ru, where_en = _where(device, window)
+        if change == "reset":
+            candidate = Candidate(
+                kind="identity_reset",
+                key=f"identity_reset:{device}",
+                device=device,
+                window=window,
+                title_ru=f"Устройство {device} перепрошито или заменено: у него новый идентификатор "
+                f"(inc {prev_inc} → {inc}), его нажатия сохраняются под новым; {where_ru}",
+                title_en=f"{device} was reflashed or replaced: a new identity (inc {prev_inc} → {inc}); "
+                f"its presses are stored under the new one; {where_en}",
+                detail={**facts, "prev_inc": prev_inc},
+            )
+        elif change == "backwards":
+            candidate = Candidate(
+                kind="identity_backwards",
+                key=f"identity_backwards:{device}",
+                device=device,
+                window=window,
+                title_ru=f"Счётчик загрузок вернулся назад ({prev_boot} → {boot}) при том же идентификаторе "
+                f"(inc {inc}): восстановлен или скопирован файл идентичности? Нажатия с уже занятыми "
+                f"номерами попадут в карантин; {where_ru}",
+                title_en=f"Boot counter went backwards ({prev_boot} → {boot}) under the same identity "
+                f"(inc {inc}): a restored or cloned identity file? Presses that reuse stored numbers "
+                f"go to the quarantine; {where_en}",
+                detail={**facts, "prev_boot": prev_boot},
+            )
+        else:  # conflict
+            extra = orjson.loads(detail) if detail else {}
+            candidate = Candidate(
+                kind="identity_conflict",
+                key=f"identity_conflict:{device}",
+                device=device,
+                window=window,
+                title_ru=f"Номер события повторился с другим содержимым (inc {inc}, загрузка {boot}, "
+                f"№ {seq}): скопированная прошивка или восстановленный файл идентичности? "
+                f"Сообщение сохранено в карантине; {where_ru}",
+                title_en=f"An event number was reused with other content (inc {inc}, boot {boot}, "
+                f"seq {seq}): a cloned flash image or a restored identity file? The message is kept "
+                f"in the quarantine; {where_en}",
+                detail={**facts, "seq": seq, **extra},
+            )
+        alert_id = _open(conn, candidate, now)
+        if alert_id is not None:
+            new.append(alert_id)
+    if rows:
+        _set_meta(conn, _IDENTITY_CURSOR, str(rows[-1][0]))
+    return new
+
+
 _RULES: tuple[tuple[str, Rule], ...] = (
     ("negative_spike", _spikes),
     ("device_silent", _silent),
     ("device_offline", _offline),
     ("low_battery", _battery),
+    ("safe_mode", _safe_mode),
 )
 
 
@@ -400,6 +512,13 @@ def open_ms_between(
             break
         day -= timedelta(days=1)
     return total
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
 
 
 def _where(device: str, window: str | None) -> tuple[str, str]:

@@ -33,9 +33,11 @@ REASONS = {
     "unknown_type": "unknown message type",
     "schema": "payload does not match the schema",
     "device_mismatch": "device id in the payload differs from the topic",
-    "bad_identity": "boot, seq or up is a number with a decimal point (JSON Schema allows 7.0)",
+    "bad_identity": "inc, boot, seq or up is a number with a decimal point (JSON Schema allows 7.0)",
 }
 
+#: kinds whose optional ``inc`` (incarnation id, part of an event's identity) must be a plain integer
+_WITH_INC = frozenset(("event", "status", "ack"))
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
@@ -121,6 +123,10 @@ class Contract:
             for name in ("boot", "seq", "up"):
                 if type(body[name]) is not int:
                     raise ContractError("bad_identity", f"/{name}: {body[name]!r} is not a plain integer")
+        if kind in _WITH_INC:
+            inc = body.get("inc", 0)
+            if type(inc) is not int:
+                raise ContractError("bad_identity", f"/inc: {inc!r} is not a plain integer")
         if kind != "cmd" and body["device"] != device:
             raise ContractError("device_mismatch", f"{body['device']!r} on the topic of {device!r}")
         return Message(topic, site, device, kind, body)

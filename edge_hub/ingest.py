@@ -37,7 +37,14 @@ QUARANTINE_REASONS = {
     **REASONS,
     "unexpected_kind": "the hub accepts only event and status messages from devices",
     "internal": "the contract check failed unexpectedly (a bug; the message is kept)",
+    "identity_conflict": (
+        "an event whose (device, inc, boot, seq) is stored already with other content: an identity "
+        "reused (a cloned flash image, a restored identity file); kept here, acked, and alerted"
+    ),
 }
+
+#: an end-to-end ack is owed per (device, inc, boot): the seqs stored of that incarnation's boot
+AckKey = tuple[str, int, int]
 
 
 @dataclass(slots=True)
@@ -47,6 +54,7 @@ class IngestStats:
     received: int = 0
     stored: int = 0
     duplicates: int = 0
+    identity_conflicts: int = 0  # also counted in quarantined
     quarantined: int = 0
     statuses: int = 0
     batches: int = 0
@@ -60,7 +68,8 @@ def _quarantined(incoming: Incoming, reason: str, detail: str) -> tuple:
 
 
 def event_row(msg: Message, raw: bytes, received_at: int) -> tuple:
-    """The events row of one event, with its best-known true time.
+    """The events row of one event (:data:`edge_hub.store.EVENT_COLUMNS`), with its best-known
+    true time; an event without ``inc`` (older firmware) is inc 0.
 
     The device clock wins when it was synced (``ts``). Otherwise ``sent_up - up`` says how long
     the event waited in the device's outbox before this copy was sent, which the hub subtracts
@@ -83,7 +92,7 @@ def event_row(msg: Message, raw: bytes, received_at: int) -> tuple:
         question = body.get("question", "csat")
     return (
         msg.device, body["boot"], body["seq"], kind, question, body.get("value"),
-        int(body.get("repeat", False)), when, source, ts, up, received_at, raw.decode(),
+        int(body.get("repeat", False)), when, source, ts, up, received_at, raw.decode(), body.get("inc", 0),
     )  # fmt: skip
 
 
@@ -198,14 +207,15 @@ class Ingestor:
         for incoming in batch:
             if incoming.qos:
                 conn.ack(incoming.mid, incoming.qos)
-        for (device, boot), seqs in acks.items():
+        for (device, inc, boot), seqs in acks.items():
             topic = mqtt_schemas.topic(self.site, device, "ack")
             for start in range(0, len(seqs), ACK_MAX_SEQS):
-                body = {"v": 1, "device": device, "boot": boot, "seqs": seqs[start : start + ACK_MAX_SEQS]}
+                part = seqs[start : start + ACK_MAX_SEQS]
+                body = {"v": 1, "device": device, "inc": inc, "boot": boot, "seqs": part}
                 conn.publish(topic, orjson.dumps(body), qos=1)
 
-    def _process_singly(self, batch: list[Incoming]) -> dict[tuple[str, int], list[int]]:
-        acks: dict[tuple[str, int], list[int]] = defaultdict(list)
+    def _process_singly(self, batch: list[Incoming]) -> dict[AckKey, list[int]]:
+        acks: dict[AckKey, list[int]] = defaultdict(list)
         for incoming in batch:
             try:
                 for key, seqs in self.process([incoming]).items():
@@ -217,14 +227,23 @@ class Ingestor:
                 self.stats.quarantined += 1
         return acks
 
-    def process(self, batch: list[Incoming]) -> dict[tuple[str, int], list[int]]:
-        """Check and commit one batch; return the end-to-end acks owed, by (device, boot)."""
+    def process(self, batch: list[Incoming]) -> dict[AckKey, list[int]]:
+        """Check and commit one batch; return the end-to-end acks owed, by (device, inc, boot).
+
+        Every stored event is acked, and so is a copy of one (the device may drop it) and an
+        identity conflict (kept in the quarantine: visible, not lost).
+        """
         events: list[tuple] = []
+        topics: list[str] = []
         quarantine: list[tuple] = []
         statuses: list[tuple] = []
         replayed: list[tuple] = []
         seen: dict[str, int] = {}
-        acks: dict[tuple[str, int], list[int]] = defaultdict(list)
+        # incarnations in arrival order: each live status with a boot, and an event only when its
+        # device's inc differs from the one it had last in this batch (a batch is usually one inc)
+        sightings: list[tuple[str, int, int | None, str, int]] = []
+        last_inc: dict[str, int] = {}
+        acks: dict[AckKey, list[int]] = defaultdict(list)
         parse = self.contract.parse
         for incoming in batch:
             try:
@@ -237,29 +256,42 @@ class Ingestor:
                 quarantine.append(_quarantined(incoming, "internal", repr(exc)))
                 continue
             if msg.kind == "event":
+                body = msg.body
+                inc = body.get("inc", 0)
                 events.append(event_row(msg, incoming.payload, incoming.received_at))
-                acks[(msg.device, msg.body["boot"])].append(msg.body["seq"])
+                topics.append(incoming.topic)
+                acks[(msg.device, inc, body["boot"])].append(body["seq"])
                 seen[msg.device] = incoming.received_at
+                if last_inc.get(msg.device) != inc:
+                    last_inc[msg.device] = inc
+                    sightings.append((msg.device, inc, None, "event", incoming.received_at))
             elif msg.kind == "status":
-                row = status_row(msg.device, msg.body, incoming.payload.decode(), incoming.received_at)
+                body = msg.body
+                row = status_row(msg.device, body, incoming.payload.decode(), incoming.received_at)
                 # A retained status replayed at subscribe time is old news: it only
                 # introduces a device the registry has never seen.
                 (replayed if incoming.retain else statuses).append(row)
                 if not incoming.retain:
                     seen[msg.device] = incoming.received_at
+                    if "boot" in body:  # a heartbeat names its incarnation; a last will does not
+                        inc = body.get("inc", 0)
+                        last_inc[msg.device] = inc
+                        sightings.append((msg.device, inc, body["boot"], "status", incoming.received_at))
             else:
                 quarantine.append(
                     _quarantined(incoming, "unexpected_kind", f"the hub does not accept {msg.kind} messages")
                 )
-        inserted = self.store.commit_batch(
-            events, quarantine, statuses, ((d, t, t) for d, t in seen.items()), replayed
-        )
+        committed = self.store.commit(
+            events, quarantine, statuses, ((d, t, t) for d, t in seen.items()), replayed,
+            topics=topics, sightings=sightings,
+        )  # fmt: skip
         stats = self.stats
         now = time.time_ns() // 1_000_000
         stats.received += len(batch)
-        stats.stored += inserted
-        stats.duplicates += len(events) - inserted
-        stats.quarantined += len(quarantine)
+        stats.stored += committed.inserted
+        stats.duplicates += committed.duplicates(len(events))
+        stats.identity_conflicts += committed.conflicts
+        stats.quarantined += len(quarantine) + committed.conflicts
         stats.statuses += len(statuses) + len(replayed)
         stats.batches += 1
         stats.last_commit_at = now

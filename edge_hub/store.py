@@ -17,17 +17,23 @@ from typing import Any
 import orjson
 from sqlite_utils import Database
 
-from edge_hub import aggregates
+from edge_hub import aggregates, identity
 
 _LOGGER = logging.getLogger(__name__)
 
 QUARANTINE_KEEP_BYTES = 1024
 BUSY_TIMEOUT_MS = 5000
 
+#: An events row of :meth:`Store.commit`. ``inc`` comes last so that rows built without it (13
+#: columns, e.g. bench/metrics.py) still load, as inc 0.
 EVENT_COLUMNS = (
     "device", "boot", "seq", "type", "question", "value", "repeat",
-    "ts", "time_source", "device_ts", "up", "received_at", "payload",
+    "ts", "time_source", "device_ts", "up", "received_at", "payload", "inc",
 )  # fmt: skip
+#: the unique key of an event: a copy with the same key is ignored (or, with other content,
+#: quarantined as an identity conflict)
+EVENT_KEY = ("device", "inc", "boot", "seq")
+_KEY_BEFORE_INC = ("device", "boot", "seq")
 STATUS_COLUMNS = (
     "state", "kind", "fw", "hw", "boot", "up", "battery_mv", "rssi", "heap_free",
     "reset_cause", "outbox", "drops", "safe_mode", "config_rev",
@@ -37,6 +43,11 @@ _INSERT_EVENT = (
     f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 )
+_INSERT_EVENT_NO_INC = (
+    f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS[:-1])}) "
+    f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) - 1))})"
+)
+_STORED_EVENT = "SELECT id, payload FROM events WHERE device = ? AND inc = ? AND boot = ? AND seq = ?"
 _INSERT_QUARANTINE = (
     "INSERT INTO quarantine (received_at, topic, reason, detail, payload, size) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -55,6 +66,18 @@ _STATUS = (
     ", state_since = CASE WHEN state IS excluded.state THEN state_since ELSE excluded.state_since END"
 )
 _STATUS_REPLAYED = _STATUS.split(" ON CONFLICT")[0].replace("INSERT INTO", "INSERT OR IGNORE INTO")
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What one :meth:`Store.commit` did with its events."""
+
+    inserted: int  # new events stored
+    conflicts: int = 0  # copies of a stored key with other content, quarantined as identity_conflict
+
+    def duplicates(self, events: int) -> int:
+        """Of ``events`` sent, how many were true copies of stored ones (ignored)."""
+        return events - self.inserted - self.conflicts
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +127,16 @@ class Store:
         db = self.db
         db["events"].create(
             {
-                "id": int, "device": str, "boot": int, "seq": int, "type": str, "question": str,
+                "id": int, "device": str, "inc": int, "boot": int, "seq": int, "type": str, "question": str,
                 "value": int, "repeat": int, "ts": int, "time_source": str, "device_ts": int,
                 "up": int, "received_at": int, "payload": str,
             },
             pk="id",
-            not_null=["device", "boot", "seq", "type", "ts", "received_at", "payload"],
+            not_null=["device", "inc", "boot", "seq", "type", "ts", "received_at", "payload"],
+            defaults={"inc": 0},
             if_not_exists=True,
         )  # fmt: skip
-        db["events"].create_index(["device", "boot", "seq"], unique=True, if_not_exists=True)
+        self._migrate_event_key()
         db["events"].create_index(["ts"], if_not_exists=True)
         db["quarantine"].create(
             {"id": int, "received_at": int, "topic": str, "reason": str, "detail": str,
@@ -132,6 +156,7 @@ class Store:
             if_not_exists=True,
         )  # fmt: skip
         db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        identity.migrate(db)
         self._migrate_office()
         from edge_hub import alerts, sync  # their own tables
         from hub_ui import auth as ui_auth  # the office page's accounts, sessions and audit log
@@ -140,6 +165,19 @@ class Store:
         alerts.migrate(db)
         ui_auth.migrate(db)
         self.conn.commit()
+
+    def _migrate_event_key(self) -> None:
+        """The key (device, inc, boot, seq). A database made before incarnation ids gets the
+        ``inc`` column (0 for every stored event: their devices had no inc) and the new unique
+        index before the old (device, boot, seq) one goes, so a key is guarded at every step
+        and each step can be repeated after a crash."""
+        events = self.db["events"]
+        if "inc" not in events.columns_dict:
+            events.add_column("inc", int, not_null_default=0)
+        events.create_index(list(EVENT_KEY), unique=True, if_not_exists=True)
+        for index in events.indexes:
+            if index.unique and tuple(index.columns) == _KEY_BEFORE_INC:
+                self.conn.execute(f"DROP INDEX [{index.name}]")
 
     def _migrate_office(self) -> None:
         """The office's scopes, attribution and aggregates (the metrics engine)."""
@@ -189,21 +227,46 @@ class Store:
         seen: Iterable[tuple[str, int, int]] = (),
         replayed: Sequence[tuple] = (),
     ) -> int:
-        """Store one ingest batch in one transaction; return how many events were new.
+        """:meth:`commit` for callers that only need how many events were new."""
+        return self.commit(events, quarantine, statuses, seen, replayed).inserted
 
-        ``events`` rows follow :data:`EVENT_COLUMNS`; an event already stored (same device,
-        boot and seq) is ignored, so a redelivered message is harmless. ``quarantine`` rows
-        are (received_at, topic, reason, detail, raw payload, size); ``statuses`` rows come
-        from :func:`status_row`; ``seen`` rows are (device, first_seen, last_seen);
-        ``replayed`` status rows (retained copies) only add devices not known yet.
+    def commit(
+        self,
+        events: Sequence[tuple],
+        quarantine: Sequence[tuple] = (),
+        statuses: Sequence[tuple] = (),
+        seen: Iterable[tuple[str, int, int]] = (),
+        replayed: Sequence[tuple] = (),
+        *,
+        topics: Sequence[str] | None = None,
+        sightings: Sequence[tuple[str, int, int | None, str, int]] = (),
+    ) -> Committed:
+        """Store one ingest batch in one transaction.
+
+        ``events`` rows follow :data:`EVENT_COLUMNS`; an event whose key (device, inc, boot,
+        seq) is stored already is ignored when it is a copy (only ``sent_up`` may differ), so a
+        redelivered message is harmless. A row with the key of a stored event but other content
+        is an identity reused (a cloned flash image, a restored identity file): it goes to the
+        quarantine as ``identity_conflict`` (its topic from ``topics``, aligned with
+        ``events``) and to the identity log. The content is compared only in a batch that had
+        ignored rows, so the common path pays nothing.
+
+        ``quarantine`` rows are (received_at, topic, reason, detail, raw payload, size);
+        ``statuses`` rows come from :func:`status_row`; ``seen`` rows are (device, first_seen,
+        last_seen); ``replayed`` status rows (retained copies) only add devices not known yet;
+        ``sightings`` are the batch's incarnations for :func:`edge_hub.identity.track`.
         """
         conn = self.conn
         before = conn.total_changes
+        conflicts = 0
         with conn:
             if events:
                 (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
-                conn.executemany(_INSERT_EVENT, events)
+                with_inc = len(events[0]) == len(EVENT_COLUMNS)
+                conn.executemany(_INSERT_EVENT if with_inc else _INSERT_EVENT_NO_INC, events)
             inserted = conn.total_changes - before
+            if inserted < len(events):
+                conflicts = self._quarantine_conflicts(events, topics)
             if inserted:
                 # the new events' window, operator, trust flag and hourly buckets, in the same commit
                 aggregates.apply(conn, last_id)
@@ -214,7 +277,45 @@ class Store:
             if replayed:
                 conn.executemany(_STATUS_REPLAYED, replayed)
             conn.executemany(_SEEN, seen)
-        return inserted
+            if sightings:
+                identity.track(conn, sightings)
+        return Committed(inserted, conflicts)
+
+    def _quarantine_conflicts(self, events: Sequence[tuple], topics: Sequence[str] | None) -> int:
+        """Quarantine the rows whose key is stored with other content; return how many.
+
+        Every row is looked up by its key: a row that was just inserted finds itself, a true
+        copy finds an equal payload, and only a different payload is a conflict.
+        """
+        conn = self.conn
+        conflicts = 0
+        for i, row in enumerate(events):
+            device, boot, seq, payload, received_at = row[0], row[1], row[2], row[12], row[11]
+            inc = row[13] if len(row) == len(EVENT_COLUMNS) else 0
+            stored = conn.execute(_STORED_EVENT, (device, inc, boot, seq)).fetchone()
+            topic = topics[i] if topics is not None else f"otk/v1/-/{device}/event"
+            raw = payload.encode()
+            if stored is None:  # ignored for another reason than its key (a bug): keep it, say why
+                detail = "the events table refused the row (not a duplicate key)"
+                conn.execute(_INSERT_QUARANTINE, quarantine_row(received_at, topic, "internal", detail, raw))
+                continue
+            same, differ = identity.same_event(stored[1], payload)
+            if same:
+                continue
+            conflicts += 1
+            detail = (
+                f"(device, inc, boot, seq) = ({device}, {inc}, {boot}, {seq}) is stored as event "
+                f"{stored[0]} with other content ({', '.join(differ)}): an identity reused"
+            )
+            cursor = conn.execute(_INSERT_QUARANTINE, quarantine_row(received_at, topic, "identity_conflict",
+                                                                     detail, raw))  # fmt: skip
+            identity.log_conflict(
+                conn, device, inc, boot, seq, received_at,
+                {"event": stored[0], "quarantine": cursor.lastrowid, "fields": differ},
+            )  # fmt: skip
+        if conflicts:
+            _LOGGER.warning("%d event(s) reuse a stored identity with other content: quarantined", conflicts)
+        return conflicts
 
     # --- readers ----------------------------------------------------------------------------
 

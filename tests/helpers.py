@@ -181,6 +181,8 @@ class DeviceClient:
 
     Keeps at most ``window`` QoS 1 publishes unacknowledged by the broker, collects the hub's
     end-to-end acks, and can resend every event the hub has not acked (the device outbox).
+    ``acked`` holds (boot, seq) of every acked event whatever its incarnation; ``acked_ids`` and
+    the outbox go by the full identity (inc, boot, seq), an ack without ``inc`` being inc 0.
     """
 
     def __init__(
@@ -206,8 +208,9 @@ class DeviceClient:
         self.client.max_inflight_messages_set(200)
         self.client.reconnect_delay_set(0.1, 1)
         self.acked: set[tuple[int, int]] = set()
+        self.acked_ids: set[tuple[int, int, int]] = set()
         self.ack_messages: list[dict] = []
-        self.outbox: dict[tuple[int, int], bytes] = {}
+        self.outbox: dict[tuple[int, int, int], bytes] = {}
         self._outstanding = 0  # QoS 1 publishes not yet acknowledged by the broker
         self._cond = threading.Condition()
         self.connected = threading.Event()
@@ -234,9 +237,11 @@ class DeviceClient:
         body = orjson.loads(msg.payload)
         with self._cond:
             self.ack_messages.append(body)
+            inc = body.get("inc", 0)
             for seq in body["seqs"]:
                 self.acked.add((body["boot"], seq))
-                self.outbox.pop((body["boot"], seq), None)
+                self.acked_ids.add((inc, body["boot"], seq))
+                self.outbox.pop((inc, body["boot"], seq), None)
             self._cond.notify_all()
 
     def publish_raw(
@@ -256,7 +261,7 @@ class DeviceClient:
         """Publish an event and keep it in the outbox until the hub acks it."""
         payload = orjson.dumps(body)
         with self._cond:
-            self.outbox[(body["boot"], body["seq"])] = payload
+            self.outbox[(body.get("inc", 0), body["boot"], body["seq"])] = payload
         self.publish_raw(topic(body["device"], "event"), payload, window=window)
 
     def resend_unacked(self) -> int:
@@ -265,6 +270,12 @@ class DeviceClient:
         for payload in pending:
             self.publish_raw(topic(self.device, "event"), payload)
         return len(pending)
+
+    def wait_acked_ids(self, ids: set[tuple[int, int, int]], timeout: float = 30) -> None:
+        """Wait for acks of these (inc, boot, seq)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: ids <= self.acked_ids, timeout=timeout):
+                raise AssertionError(f"hub never acked {sorted(ids - self.acked_ids)[:10]}")
 
     def wait_published(self, timeout: float = 60) -> None:
         with self._cond:

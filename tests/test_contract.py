@@ -353,3 +353,49 @@ def test_event_type_of_wrong_json_type_is_unknown_type(contract: Contract, bad_t
     with pytest.raises(ContractError) as excinfo:
         contract.parse(topic, json.dumps(body).encode())
     assert excinfo.value.reason == "unknown_type"
+
+
+# ---------------------------------------------------------------- incarnation ids
+
+
+def _inc_ref(kind: str) -> dict:
+    return mqtt_schemas.schemas()[mqtt_schemas.schema_uri(kind)]["properties"]["inc"]
+
+
+def test_every_event_type_ack_and_status_take_the_shared_inc():
+    """inc is part of an event's key: every event type (each has additionalProperties false)
+    must accept it, through the one definition in common.schema.json."""
+    for kind in (*(f"event-{t}" for t in mqtt_schemas.EVENT_TYPES), "ack", "status"):
+        assert _inc_ref(kind)["$ref"] == "common.schema.json#/$defs/inc", kind
+        assert "inc" not in mqtt_schemas.schemas()[mqtt_schemas.schema_uri(kind)].get("required", [])
+    inc = mqtt_schemas.schemas()[mqtt_schemas.schema_uri("common")]["$defs"]["inc"]
+    assert (inc["type"], inc["minimum"], inc["maximum"]) == ("integer", 0, 2**32 - 1)
+
+
+@pytest.mark.parametrize(
+    ("inc", "reason"),
+    [(0, None), (2**32 - 1, None), (-1, "schema"), (2**32, "schema"), (1.5, "schema"), (7.0, "bad_identity"),
+     ("7", "schema"), (None, "schema"), (True, "schema")],
+)  # fmt: skip
+@pytest.mark.parametrize("kind", ["event", "status", "ack"])
+def test_inc_range_in_every_message_that_carries_it(contract: Contract, kind: str, inc, reason):
+    body = {
+        "event": {"v": 1, "type": "press", "device": "btn-01", "boot": 1, "seq": 1, "up": 5, "button": 1,
+                  "value": 1},
+        "status": {"v": 1, "device": "btn-01", "state": "online", "boot": 1},
+        "ack": {"v": 1, "device": "btn-01", "boot": 1, "seqs": [1]},
+    }[kind] | {"inc": inc}  # fmt: skip
+    raw = json.dumps(body).encode()
+    if reason is None:
+        assert contract.parse(mqtt_schemas.topic(SITE, "btn-01", kind), raw).body["inc"] == inc
+        return
+    with pytest.raises(ContractError) as excinfo:
+        contract.parse(mqtt_schemas.topic(SITE, "btn-01", kind), raw)
+    assert excinfo.value.reason == reason
+
+
+def test_config_rev_stops_at_2_31_minus_1(contract: Contract):
+    topic = mqtt_schemas.topic(SITE, "btn-01", "config")
+    contract.parse(topic, json.dumps({"v": 1, "device": "btn-01", "rev": 2**31 - 1}).encode())
+    with pytest.raises(ContractError):
+        contract.parse(topic, json.dumps({"v": 1, "device": "btn-01", "rev": 2**31}).encode())

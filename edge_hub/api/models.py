@@ -13,13 +13,17 @@ def iso(ms: int | None) -> datetime | None:
 
 
 _EVENT_FIELDS = (
-    "id", "device", "boot", "seq", "type", "question", "value", "repeat", "window", "operator", "flag",
+    "id", "device", "inc", "boot", "seq", "type", "question", "value", "repeat", "window", "operator", "flag",
 )  # fmt: skip
 
 
 class EventOut(BaseModel):
     id: int
     device: str
+    inc: int = Field(
+        description="Incarnation id of the device (0 for firmware without one); "
+        "the key is (device, inc, boot, seq)"
+    )
     boot: int
     seq: int
     type: str
@@ -83,6 +87,9 @@ class DeviceOut(BaseModel):
     kind: str | None
     fw: str | None
     hw: str | None
+    inc: int | None = Field(
+        None, description="The device's current incarnation id (a new one after a reflash or a new board)"
+    )
     boot: int | None
     up: int | None = Field(description="Uptime in ms at the last heartbeat")
     battery_mv: int | None

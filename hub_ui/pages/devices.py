@@ -1,5 +1,11 @@
 """Devices (/devices, every role): the registry as its status messages left it, the camera's
-health, the quarantined messages of each device (/devices/{id}/quarantine), and Identify.
+health, what a device reports about itself going wrong (crashes, dead tasks, failed flash writes,
+why it cannot sleep, a refused command), the quarantined messages of each device
+(/devices/{id}/quarantine), and Identify.
+
+A status carries only the fields its firmware knows (a camera's may lack ``error``, an older
+console every diagnostic field): everything optional is read with ``.get`` here and reaches the
+template as a value or None, because the templates' undefined is strict.
 
 Identify sends the same command as ``POST /api/v1/devices/{id}/identify`` (through
 :meth:`edge_hub.runtime.Runtime.command`, the hub's own MQTT connection): the device blinks for
@@ -74,6 +80,14 @@ i18n.register({
     "devices.fps": ("Кадров/с", "Frames/s"),
     "devices.faces": ("Лиц/мин", "Faces/min"),
     "devices.camera_error": ("Ошибка", "Error"),
+    "devices.inc": ("Идентификатор (inc)", "Incarnation (inc)"),
+    "devices.diag": ("Сбои", "Problems"),
+    "devices.diag.crash_boots": ("Сбоев подряд", "Crashed boots in a row"),
+    "devices.diag.last_crash": ("Последний сбой", "Last crash"),
+    "devices.diag.dead_tasks": ("Остановились задачи", "Dead tasks"),
+    "devices.diag.flash_errors": ("Ошибок записи во флеш", "Failed flash writes"),
+    "devices.diag.no_sleep": ("Не засыпает", "Cannot sleep"),
+    "devices.diag.last_cmd_error": ("Команда отклонена", "Command refused"),
     "devices.quarantine": ("Отклонённые сообщения", "Quarantined messages"),
     "devices.quarantine_none": ("нет", "none"),
     "devices.quarantine_link": ("{n}, последние →", "{n}, the latest →"),
@@ -112,6 +126,40 @@ def battery_percent(mv: int | None) -> int | None:
     return None  # unreachable: the curve covers low..high
 
 
+#: the status fields that say something went wrong, in the order shown
+DIAGNOSTICS = ("crash_boots", "last_crash", "dead_tasks", "flash_errors", "no_sleep", "last_cmd_error")
+
+
+def diagnostics(status: dict[str, Any]) -> list[dict[str, str]]:
+    """What the status says went wrong, as (key, text) rows: only the fields present and saying
+    something (a zero counter or an empty list is left out)."""
+    rows = []
+    for key in DIAGNOSTICS:
+        value = status.get(key)
+        if isinstance(value, list):
+            text = ", ".join(str(v) for v in value)
+        elif isinstance(value, bool) or value is None:
+            continue
+        else:
+            text = str(value)
+        if text and text != "0":
+            rows.append({"key": key, "text": text})
+    return rows
+
+
+def camera_view(status: dict[str, Any]) -> dict[str, Any] | None:
+    """The camera's health from its status, every optional field None when missing."""
+    camera = status.get("camera")
+    if not isinstance(camera, dict):
+        return None
+    return {
+        "ok": camera.get("ok") is True,
+        "fps": camera.get("fps"),
+        "faces_per_min": camera.get("faces_per_min"),
+        "error": camera.get("error"),
+    }
+
+
 def _device_of(topic: str) -> str | None:
     parts = topic.split("/")
     return parts[3] if len(parts) >= 5 and parts[0] == "otk" and parts[1] == "v1" and parts[3] else None
@@ -134,8 +182,7 @@ def device_rows(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], dict[st
     quarantined = quarantine_counts(conn)
     rows = []
     for d in Store(Database(conn)).devices():
-        status = d["status"] or {}
-        camera = status.get("camera") if d["kind"] == "camera" else None
+        status = d["status"] if isinstance(d["status"], dict) else {}
         rows.append({
             **d,
             "state_key": d["state"] if d["state"] in ("online", "asleep", "offline") else "unknown",
@@ -143,7 +190,8 @@ def device_rows(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], dict[st
             "seen": local_time(d["last_seen"], zone, "%d.%m.%Y %H:%M:%S"),
             "battery_pct": battery_percent(d["battery_mv"]),
             "window_name": windows.get(d["window"] or "") or d["window"],
-            "camera": camera if isinstance(camera, dict) else None,
+            "camera": camera_view(status) if d["kind"] == "camera" else None,
+            "diag": diagnostics(status),
             "quarantined": quarantined.pop(d["device"], 0),
         })  # fmt: skip
     return rows, quarantined

@@ -128,7 +128,7 @@ def test_every_invalid_example_is_quarantined_with_its_reason(tmp_path):
     batch = [Incoming(t, raw, i + 1, 1, False, 1795000000000) for i, (t, raw, _) in enumerate(examples)]
     batch.append(Incoming(topic("btn-01", "event"), orjson.dumps(press()), 999, 1, False, 1795000000000))
     acks = ingestor.process(batch)
-    assert acks == {("btn-01", 1): [1]}
+    assert acks == {("btn-01", 0, 1): [1]}  # (device, inc, boot): a press without inc is inc 0
     got = db_rows(tmp_path / "q.db", "SELECT topic, reason FROM quarantine ORDER BY id")
     assert got == [(t[:512], doc["expect"]) for t, _, doc in examples]
     assert event_count(tmp_path / "q.db") == 1

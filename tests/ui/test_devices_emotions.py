@@ -118,6 +118,78 @@ def test_devices_page_camera_quarantine_and_identify(site, admin_page, heartbeat
     shot(page, "device-quarantine")
 
 
+TROUBLED = "btn-05"  # a console that reports what went wrong
+QUIET_CAMERA = "cam-02"  # a camera whose status has no error (and no optional field at all)
+
+
+def test_devices_page_shows_what_went_wrong_and_survives_missing_fields(site, admin_page):
+    """A camera status without ``error`` once made /devices fail ("'dict object' has no attribute
+    'error'"): every optional status field is optional on the page too."""
+    console = {
+        "v": 1, "device": TROUBLED, "state": "online", "kind": "button", "fw": "0.4.0", "inc": 2731590417,
+        "boot": 7, "up": 120_000, "crash_boots": 2, "last_crash": "task button: ValueError('<b>pin</b>')",
+        "dead_tasks": ["leds", "sleep"], "flash_errors": 3,
+        "no_sleep": "no button wake: esp32.wake_on_gpio missing (MicroPython < 1.27)",
+        "last_cmd": "c-0042", "last_cmd_error": "update: unsupported",
+    }  # fmt: skip
+    camera = {
+        "v": 1, "device": QUIET_CAMERA, "state": "online", "kind": "camera", "boot": 1, "up": 60_000,
+        "camera": {"ok": True, "fps": 12.5, "faces_per_min": 3},
+    }  # fmt: skip
+    client = DeviceClient(site.broker, QUIET_CAMERA, user=HUB_USER)
+    try:
+        client.publish_raw(topic(TROUBLED, "status"), orjson.dumps(console))
+        client.publish_raw(topic(QUIET_CAMERA, "status"), orjson.dumps(camera))
+        client.wait_published(10)
+    finally:
+        client.close()
+    wait_until(
+        lambda: (_device(site, TROUBLED) or {}).get("inc") and (_device(site, QUIET_CAMERA) or {}).get("up"),
+        10, "the statuses to be stored",
+    )  # fmt: skip
+    page = admin_page
+    response = page.goto(site.url + "/devices")
+    assert response.status == 200, response.text()[:300]
+    cam = page.locator(f"#device-{QUIET_CAMERA} .camera")
+    assert cam.get_attribute("data-ok") == "true" and cam.locator(".camera-error").count() == 0
+    assert cam.locator(".fps").inner_text() == "12,5"
+    card = page.locator(f"#device-{TROUBLED}")
+    assert card.locator(".inc").inner_text() == "2731590417"
+    diag = card.locator(".diag")
+    shown = dict(diag.locator("[data-diag]").evaluate_all(
+        "els => els.map(e => [e.dataset.diag, e.querySelector('dd').innerText])"
+    ))  # fmt: skip
+    assert shown == {
+        "crash_boots": "2", "last_crash": console["last_crash"], "dead_tasks": "leds, sleep",
+        "flash_errors": "3", "no_sleep": console["no_sleep"], "last_cmd_error": "update: unsupported",
+    }  # fmt: skip
+    assert diag.locator("b").count() == 0, "the device's words are escaped"
+    assert "Сбоев подряд" in diag.inner_text()
+    # a console that reports nothing wrong has no such section
+    assert page.locator(f"#device-{CONSOLE} .diag").count() == 0
+    page.goto(site.url + "/devices?lang=en")
+    assert "Crashed boots in a row" in page.locator(f"#device-{TROUBLED} .diag").inner_text()
+    page.goto(site.url + "/devices?lang=ru")
+    shot(page, "devices-diagnostics")
+
+
+def test_diagnostics_and_camera_read_only_the_fields_present():
+    from hub_ui import i18n
+    from hub_ui.pages import devices
+
+    assert devices.diagnostics({}) == []
+    nothing = {"crash_boots": 0, "dead_tasks": [], "flash_errors": 0, "last_crash": ""}
+    assert devices.diagnostics(nothing) == []
+    assert devices.diagnostics({"flash_errors": 1, "dead_tasks": ["a", "b"]}) == [
+        {"key": "dead_tasks", "text": "a, b"}, {"key": "flash_errors", "text": "1"},
+    ]  # fmt: skip
+    assert devices.camera_view({}) is None
+    assert devices.camera_view({"camera": {"ok": True, "fps": 1, "faces_per_min": 0}}) == {
+        "ok": True, "fps": 1, "faces_per_min": 0, "error": None,
+    }  # fmt: skip
+    assert all(all(i18n.MESSAGES[f"devices.diag.{k}"]) for k in devices.DIAGNOSTICS)
+
+
 def test_emotions_totals_equal_the_api(site, admin_page):
     page = admin_page
     page.goto(site.url + "/emotions?period=month")

@@ -22,7 +22,10 @@ from edge_hub.api.models import iso
 
 router = APIRouter(tags=["alerts"])
 
-Kind = Literal["critic", "negative_spike", "device_silent", "device_offline", "low_battery"]
+Kind = Literal[
+    "critic", "negative_spike", "device_silent", "device_offline", "low_battery", "safe_mode",
+    "identity_reset", "identity_backwards", "identity_conflict",
+]  # fmt: skip
 State = Literal["open", "acknowledged", "resolved"]
 AlertId = Annotated[int, Path(ge=1)]
 

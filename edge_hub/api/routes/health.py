@@ -39,6 +39,7 @@ def healthz(runtime: RuntimeDep, store: StoreDep, response: Response) -> dict:
             "received": stats.received,
             "stored": stats.stored,
             "duplicates": stats.duplicates,
+            "identity_conflicts": stats.identity_conflicts,
             "quarantined": stats.quarantined,
             "statuses": stats.statuses,
             "commit_errors": stats.commit_errors,
