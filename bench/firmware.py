@@ -1,12 +1,15 @@
-"""Firmware bench: the button console's heap high-water mark and press->publish latency.
+"""Firmware bench: the flash outbox after the hub was away, the button console's heap
+high-water mark and press->publish latency.
 
 Runs the real console firmware (firmware/button/main.py) on the MicroPython Unix port against a
 real Mosquitto (the hub's own config) and an in-process hub that acks, with only the pins stubbed
 (firmware/stubs/machine.py replays lines appended to a pin script file). See bench/README.md.
 
     .venv/bin/python bench/firmware.py [--devices 5] [--presses 100]
+    .venv/bin/python bench/firmware.py --outbox-only      # the outbox figures alone (no broker)
 
-The last line printed is always `press->publish / bare publish latency ratio: R` (p50 over p50).
+The last line printed is always `press->publish / bare publish latency ratio: R` (p50 over p50),
+or with --outbox-only `outbox reopen before/after time ratio: R`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import json
 import os
 import platform
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +35,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import BenchError, Children, Interrupted, check_stop, log, percentile, prepare, sleep  # noqa: E402
+from common import (  # noqa: E402
+    BenchError,
+    Children,
+    Interrupted,
+    check_stop,
+    log,
+    percentile,
+    prepare,
+    request_stop,
+    save_results,
+    sleep,
+)
 
 from edge_hub.broker import HUB_USER, free_port, wait_for_port, write_mosquitto_config  # noqa: E402
 from edge_hub.config import load_settings  # noqa: E402
@@ -39,7 +55,6 @@ from edge_hub.hub import Hub  # noqa: E402
 HOST = "127.0.0.1"
 SITE = "bench"
 FIRMWARE = ROOT / "firmware"
-RESULTS = ROOT / "bench" / "results"
 HEAPSIZE_KB = 160
 BOOT_S = 20  # a console must connect within this
 DRAIN_S = 20  # every press must arrive within this after the last one
@@ -119,6 +134,204 @@ def upy_env(pin_script: Path, first: Path | None = None) -> dict[str, str]:
     dirs = [*([first] if first else []), FIRMWARE / "stubs", FIRMWARE / "lib", FIRMWARE / "button"]
     path = ":".join(str(d) for d in dirs) + ":.frozen"
     return {**os.environ, "MICROPYPATH": path, "OTK_PIN_SCRIPT": str(pin_script)}
+
+
+# --- the outbox after the hub was away -------------------------------------------------------------
+
+# A press as the console records it (~185 bytes of JSON).
+PRESS_JSON = (
+    '{"v":1,"type":"press","device":"btn-01","inc":1,"boot":5,"seq":%d,"up":%d,"ts":1763900000000,'
+    '"button":3,"value":4,"question":"csat","lang":"ru","repeat":false,"site":"office-1","sent_up":0}'
+)
+OUTBOX_MAX = 300  # the console's outbox_max
+OUTBOX_COMPACT_ONLY_ON_ACK = 1 << 30  # compact_bytes of the baseline: the log is never big enough
+
+# argv: folder, presses, compact_bytes. Writes the log as the console would while the hub is away.
+OUTBOX_WRITE = f"""\
+import sys, os, json
+from otk.outbox import Outbox
+folder, presses, cb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+log = folder + "/outbox.log"
+o = Outbox(log, max_events={OUTBOX_MAX}, compact_bytes=cb)
+biggest = 0
+for s in range(1, presses + 1):
+    o.add(5, s, ({PRESS_JSON!r} % (s, s * 1000)).encode())
+    biggest = max(biggest, os.stat(log)[6])
+print(json.dumps({{"log_bytes": os.stat(log)[6], "biggest_log_bytes": biggest, "depth": o.depth,
+                  "drops": o.drops, "files": sorted(os.listdir(folder))}}))
+"""
+
+# argv: folder, compact_bytes, "time" or "alloc". One reboot: import, then open the outbox.
+OUTBOX_OPEN = f"""\
+import sys, os, gc, time, json
+from otk.outbox import Outbox
+folder, cb, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+log = folder + "/outbox.log"
+size = os.stat(log)[6]
+gc.collect()
+before = gc.mem_alloc()
+if how == "alloc":
+    gc.disable()  # nothing is freed: what the reopen allocates in all, an upper bound of its peak
+t0 = time.ticks_us()
+o = Outbox(log, max_events={OUTBOX_MAX}, compact_bytes=cb)
+t1 = time.ticks_us()
+allocated = gc.mem_alloc() - before
+gc.enable()
+gc.collect()
+print(json.dumps({{"ms": time.ticks_diff(t1, t0) / 1000, "depth": o.depth, "drops": o.drops,
+                  "allocated": allocated, "kept": gc.mem_alloc() - before, "mem_free": gc.mem_free(),
+                  "rewritten": os.stat(log)[6] != size}}))
+"""
+
+
+def lib_env(first: Path | None = None) -> dict[str, str]:
+    """MICROPYPATH with firmware/lib (and `first`, compiled .mpy files, ahead of it)."""
+    dirs = [*([first] if first else []), FIRMWARE / "lib"]
+    return {**os.environ, "MICROPYPATH": ":".join(str(d) for d in dirs) + ":.frozen"}
+
+
+def upy_json(script: Path, args: list[str], heap_kb: int, first: Path | None = None) -> dict | None:
+    """Run a script to completion; its last line as JSON, or None when it failed (MemoryError...)."""
+    check_stop()
+    done = subprocess.run(
+        [micropython(), "-X", f"heapsize={heap_kb}k", str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=lib_env(first),
+        check=False,
+    )
+    if done.returncode:
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def smallest_heap(works, lo_kb: int, hi_kb: int) -> tuple[int, int]:
+    """(largest failing, smallest working) -X heapsize in KiB, bisecting to 1 KiB."""
+    if not works(hi_kb):
+        raise BenchError(f"fails even at -X heapsize={hi_kb}k")
+    while hi_kb - lo_kb > 1:
+        mid = (lo_kb + hi_kb) // 2
+        if works(mid):
+            hi_kb = mid
+        else:
+            lo_kb = mid
+    return lo_kb, hi_kb
+
+
+def outbox_bench(tmp: Path, presses: int, runs: int) -> dict:
+    """Write the outbox of `presses` presses with the hub away twice (compaction on ack only, the
+    baseline; and bounded), then time reopens, bisect the heap a reopen needs, count its allocations."""
+    write, reopen = tmp / "outbox_write.py", tmp / "outbox_open.py"
+    write.write_text(OUTBOX_WRITE)
+    reopen.write_text(OUTBOX_OPEN)
+    mpy = compile_mpy(tmp / "mpy-outbox")
+    imp = tmp / "outbox_import.py"
+    imp.write_text("from otk.outbox import Outbox\nprint('{}')\n")
+    out: dict = {"presses": presses, "outbox_max": OUTBOX_MAX, "payload_bytes": len(PRESS_JSON % (1, 1000))}
+    variants = {"before": OUTBOX_COMPACT_ONLY_ON_ACK, "after": 8192}
+    for name, cb in variants.items():
+        folder = tmp / f"outbox-{name}"
+        folder.mkdir()
+        got = upy_json(write, [str(folder), str(presses), str(cb)], HEAPSIZE_KB)
+        if got is None:
+            raise BenchError(f"writing the {name} outbox failed")
+        want_drops = max(0, presses - OUTBOX_MAX)
+        if (got["depth"], got["drops"]) != (min(presses, OUTBOX_MAX), want_drops):
+            raise BenchError(f"{name} outbox: depth {got['depth']}, drops {got['drops']}")
+        out[name] = {"compact_bytes": cb, **got}
+        log(
+            f"outbox ({name}, compact_bytes {cb}): {presses} presses -> log {got['log_bytes']:,} B "
+            f"(largest {got['biggest_log_bytes']:,} B)"
+        )
+
+    def opens(name: str, kb: int, first: Path | None = None, how: str = "time") -> dict | None:
+        got = upy_json(reopen, [str(tmp / f"outbox-{name}"), str(variants[name]), how], kb, first)
+        if got is not None and (got["depth"] != min(presses, OUTBOX_MAX) or got["rewritten"]):
+            raise BenchError(f"reopen of the {name} outbox: {got}")
+        return got
+
+    heap = {}
+    for label, first in (("source", None), ("mpy", mpy)):
+        imports = lambda kb, f=first: upy_json(imp, [], kb, f) is not None  # noqa: E731
+        reopens = lambda kb, f=first: opens("after", kb, f) is not None  # noqa: E731
+        heap[label] = {
+            "import": smallest_heap(imports, 4, HEAPSIZE_KB),
+            "open_after": smallest_heap(reopens, 4, HEAPSIZE_KB),
+        }
+        log(
+            f"outbox heap ({label}): import alone works at {heap[label]['import'][1]}k, "
+            f"import + reopen at {heap[label]['open_after'][1]}k"
+        )
+    out["heap_kb"] = heap
+    kb_src, kb_mpy = heap["source"]["open_after"][1], heap["mpy"]["open_after"][1]
+    # reopen times at the smallest working heap, before and after interleaved (each is a reboot)
+    times: dict[str, list[float]] = {"before": [], "after": [], "after_mpy": []}
+    free: dict[str, list[int]] = {"after": [], "after_mpy": []}
+    for _ in range(runs):
+        for key, name, kb, first in (
+            ("before", "before", kb_src, None),
+            ("after", "after", kb_src, None),
+            ("after_mpy", "after", kb_mpy, mpy),
+        ):
+            got = opens(name, kb, first)
+            if got is None:
+                raise BenchError(f"reopen ({key}) failed at -X heapsize={kb}k")
+            times[key].append(got["ms"])
+            if key in free:
+                free[key].append(got["mem_free"])
+    out["reopen_ms"] = {k: {"median": round(statistics.median(v), 2), "runs": v} for k, v in times.items()}
+    out["mem_free_after_reopen"] = {k: min(v) for k, v in free.items()}
+    # what a reopen allocates with the GC off (a big heap so that it never runs out)
+    for name in variants:
+        got = opens(name, 16384, mpy, "alloc")
+        if got is None:
+            raise BenchError(f"reopen ({name}) with the GC off failed")
+        out[name]["reopen_allocated"] = got["allocated"]
+        out[name]["reopen_kept"] = got["kept"]
+    out["ratio_time"] = round(out["reopen_ms"]["before"]["median"] / out["reopen_ms"]["after"]["median"], 1)
+    out["ratio_log"] = round(out["before"]["log_bytes"] / out["after"]["log_bytes"], 1)
+    return out
+
+
+def print_outbox(ob: dict) -> None:
+    b, a, h, t = ob["before"], ob["after"], ob["heap_kb"], ob["reopen_ms"]
+    kb_src, kb_mpy = h["source"]["open_after"][1], h["mpy"]["open_after"][1]
+    print(
+        f"outbox after {ob['presses']:,} presses with the hub away (outbox_max {ob['outbox_max']}, "
+        f"{ob['payload_bytes']} B presses)"
+    )
+    print("  before = compaction on ack only (compact_bytes 1 GiB), after = the bounded log (8192)")
+    print(
+        f"  log on flash: before {b['log_bytes']:,} B, after {a['log_bytes']:,} B "
+        f"(largest while writing {a['biggest_log_bytes']:,} B) -> {ob['ratio_log']}x smaller"
+    )
+    for label in ("source", "mpy"):
+        works, fails = h[label]["open_after"][1], h[label]["open_after"][0]
+        print(
+            f"  smallest -X heapsize to reopen it ({label}): works at {works}k, fails at {fails}k "
+            f"(the import alone works at {h[label]['import'][1]}k)"
+        )
+    print(
+        f"  reopen, median of {len(t['after']['runs'])}: at {kb_src}k (source) "
+        f"before {t['before']['median']} ms, after {t['after']['median']} ms; "
+        f"at {kb_mpy}k (mpy) after {t['after_mpy']['median']} ms"
+    )
+    free = ob["mem_free_after_reopen"]
+    print(
+        f"  gc.mem_free() after the reopen: {free['after']:,} B of {kb_src}k (source), "
+        f"{free['after_mpy']:,} B of {kb_mpy}k (mpy)"
+    )
+    peak = h["mpy"]["open_after"][1] - h["mpy"]["import"][1]
+    print(
+        f"  heap peak of a reopen (mpy, the bisections above): ~{peak} KiB over the import; "
+        f"kept after it {a['reopen_kept']:,} B (the index)"
+    )
+    print(
+        f"  allocated in all by a reopen with the GC off (churn the GC takes back): "
+        f"before {b['reopen_allocated']:,} B, after {a['reopen_allocated']:,} B"
+    )
+    print(f"outbox reopen before/after time ratio: {ob['ratio_time']}")
 
 
 # --- the subscriber ------------------------------------------------------------------------------
@@ -372,6 +585,10 @@ def compile_mpy(out: Path) -> Path:
     return out
 
 
+class _Done(Exception):
+    """--outbox-only: the outbox figures are in; skip the broker and the consoles."""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--devices", type=int, default=5, help="consoles (and as many bare publishers), at most 5")
@@ -380,18 +597,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--hold-ms", type=int, default=100, help="how long a button is held down")
     p.add_argument("--heap-steps", type=int, default=6, help="binary-search steps (0 skips the search)")
     p.add_argument("--heap-presses", type=int, default=20, help="presses per heap-search trial")
+    p.add_argument("--outbox-presses", type=int, default=6000, help="presses written with the hub away")
+    p.add_argument("--outbox-runs", type=int, default=7, help="timed reopens per variant (0: no outbox)")
+    p.add_argument("--outbox-only", action="store_true", help="the outbox figures only (no broker)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = p.parse_args(argv)
     if not 1 <= args.devices <= 5:
         p.error("--devices must be 1..5")
+    if args.outbox_only and not args.outbox_runs:
+        p.error("--outbox-only needs --outbox-runs 1 or more")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    binary = prepare()
-    if binary is None:
-        return 2
+    if args.outbox_only:  # no broker needed
+        binary = None
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+    else:
+        binary = prepare()
+        if binary is None:
+            return 2
     upy_version = subprocess.run(
         [micropython(), "-c", "import sys; print(sys.version, sys.implementation)"],
         capture_output=True,
@@ -409,6 +636,12 @@ def main(argv: list[str] | None = None) -> int:
     hub = tap = None
     code = 1
     try:
+        # 0. the outbox a console reopens at every boot after the hub was away
+        if args.outbox_runs:
+            log(f"outbox: {args.outbox_presses} presses with the hub away, before and after the bound")
+            results["outbox"] = outbox_bench(tmp, args.outbox_presses, args.outbox_runs)
+        if args.outbox_only:
+            raise _Done
         port = free_port(HOST)
         files, passwords = write_mosquitto_config(
             tmp / "broker", site=SITE, port=port, devices=dict.fromkeys(DEVICE_IDS)
@@ -496,6 +729,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = results["console"]["p50_ms"] / results["bare"]["p50_ms"]
         results["ratio_p50"] = round(ratio, 2)
         code = 0
+    except _Done:
+        code = 0
     except Interrupted:
         log("interrupted")
         code = 130
@@ -513,11 +748,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"firmware-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2, default=str))
+    out = save_results(results, "firmware")
     log(f"results: {out.relative_to(ROOT)}")
-    if code == 0:
+    if code == 0 and "outbox" in results:
+        print_outbox(results["outbox"])
+    if args.outbox_only:
+        if code:
+            print("outbox reopen before/after time ratio: n/a (the bench failed)")
+    elif code == 0:
         heap = results["heap_free_samples"]
         print(
             f"heap_free (gc.mem_free() after gc.collect(), in each online status, of {HEAPSIZE_KB * 1024} B):"

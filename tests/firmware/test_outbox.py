@@ -3,11 +3,16 @@
 Each test runs a small script in a temporary folder (the "flash") and reads back one JSON line.
 A "reboot" is a new MicroPython process opening the same files. The power-cut tests cut the log
 (and a compaction's tmp file) at every byte and check the state against a model kept here.
+The log stays bounded while the hub is away (compactions run inside add() too), and a flash
+that really fills (a small tmpfs, and littlefs in MicroPython) refuses an add with OSError
+without losing or tearing anything. Times belong in bench/firmware.py, not here.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -293,3 +298,304 @@ def test_200_events_fit_a_64k_heap(tmp_path):
         heapsize="64k",
     )
     assert out == [200, 0, True]
+
+
+# -- a bounded log -----------------------------------------------------------------------------
+# A press as the console sends it (~185 bytes of JSON); press(seq) in the MicroPython scripts.
+PRESS_JSON = (
+    '{"v":1,"type":"press","device":"btn-01","inc":1,"boot":5,"seq":%d,"up":%d,"ts":1763900000000,'
+    '"button":3,"value":4,"question":"csat","lang":"ru","repeat":false,"site":"office-1","sent_up":0}'
+)
+PRESS = f"def press(s):\n    return ({PRESS_JSON!r} % (s, s * 1000)).encode()\n"
+
+
+def press_len(seq: int) -> int:
+    return len(PRESS_JSON % (seq, seq * 1000))
+
+
+def test_6000_offline_presses_keep_the_log_bounded_and_reopen_right(tmp_path):
+    # the hub is away: no ack ever comes, every press past 300 drops the oldest one
+    biggest, final, depth, drops, files, compactions, first = upy(
+        PRESS + "o = Outbox('ob.log')\nbiggest = 0\n"
+        "for s in range(1, 6001):\n"
+        "    o.add(5, s, press(s))\n"
+        "    biggest = max(biggest, os.stat('ob.log')[6])\n"
+        # the state in RAM still finds the records after the compactions
+        "first = [[b, s, p == press(s)] for b, s, p in o.pending(limit=20)]\n"
+        "print(json.dumps([biggest, os.stat('ob.log')[6], o.depth, o.drops, sorted(os.listdir()),\n"
+        "                  o.compactions, first]))",
+        tmp_path,
+    )
+    assert (depth, drops, files) == (300, 5700, ["ob.log"])
+    assert compactions > 10 and first == [[5, s, True] for s in range(5701, 5721)]
+    # live <= 300 records of the longest kind (B: 27 bytes around the payload)
+    live_max = 300 * (press_len(6000) + 27)
+    assert biggest <= 2 * live_max + 8192, biggest  # without compaction: 1.26 MB
+    # a reboot: the newest 300, in order, intact; the bounded log needs no rewrite at open
+    out = upy(
+        PRESS + "size = os.stat('ob.log')[6]\no = Outbox('ob.log')\n"
+        "r = [o.drops, o.depth, size == os.stat('ob.log')[6]]\n"
+        "seqs = []\nintact = True\n"
+        "while o.depth:\n"  # as the console sends them: a window at a time, then the hub acks
+        "    batch = o.pending(limit=50)\n"
+        "    for b, s, p in batch:\n"
+        "        seqs.append(s)\n"
+        "        intact = intact and b == 5 and p == press(s)\n"
+        "    o.ack(5, [e[1] for e in batch])\n"
+        "print(json.dumps([seqs, intact] + r))",
+        tmp_path,
+    )
+    assert out == [list(range(5701, 6001)), True, 5700, 300, True]
+    assert final <= biggest
+
+
+def test_open_compacts_a_log_grown_without_bound(tmp_path):
+    # a log written with compaction on ack only (as before the bound): 1,000 presses, none acked
+    upy(
+        PRESS + "o = Outbox('ob.log', compact_bytes=1 << 30)\n"
+        "for s in range(1, 1001):\n    o.add(5, s, press(s))\nprint('[]')",
+        tmp_path,
+    )
+    before = (tmp_path / "ob.log").stat().st_size
+    out = upy(
+        PRESS + "o = Outbox('ob.log')\n"
+        "print(json.dumps([[e[1] for e in o._idx], o.drops, os.stat('ob.log')[6]]))",
+        tmp_path,
+    )
+    assert out[:2] == [list(range(701, 1001)), 700]
+    # one D record (drops) and 300 A records
+    assert out[2] == 11 + sum(press_len(s) + 15 for s in range(701, 1001)) < before / 3
+
+
+# A compaction that add() (or ack()) runs by itself, with a power cut at every byte: of the
+# record the operation appends, and of the compaction's .tmp (the old log still there).
+CUT_AUTO_COMPACTION = """
+class Spy(Outbox):
+    def compact(self):
+        pre = open(self.path, 'rb').read()
+        Outbox.compact(self)
+        SNAPS.append((pre, open(self.path, 'rb').read()))
+
+def log():
+    try:
+        return open('full.log', 'rb').read()
+    except OSError:
+        return b''
+
+def check(i, what, n, data, tmp=None):
+    with open('c.log', 'wb') as f:
+        f.write(data)
+    if tmp is not None:
+        with open('c.log.tmp', 'wb') as f:
+            f.write(tmp)
+    c = Outbox('c.log', max_events=100, policy=POLICY)
+    s = %s
+    c.add(9, 10000 + n, b'after')  # a torn tail was cut off: this survives the next boot
+    last = Outbox('c.log', max_events=100).pending()[-1]
+    print(json.dumps([i, what, n, s, last[:2] == (9, 10000 + n), 'c.log.tmp' not in os.listdir()]))
+    os.remove('c.log')
+
+POLICY = '%s'
+o = Spy('full.log', max_events=%d, policy=POLICY, compact_bytes=%d)
+for i, (op, b, a) in enumerate(%s):
+    SNAPS = []
+    before = log()
+    if op == 'add':
+        o.add(b, a, (('b%%ds%%d' %% (b, a)) * 3).encode())
+    else:
+        o.ack(b, a)
+    after = log()
+    whole = SNAPS[0][0] if SNAPS else after  # the log with this op's record, before any compaction
+    assert whole[: len(before)] == before
+    for n in range(len(before), len(whole) + 1):
+        check(i, 'record', n, whole[:n])
+    for pre, post in SNAPS:
+        print(json.dumps([i, 'compacted-by', op]))
+        for n in range(len(post) + 1):
+            check(i, 'tmp', n, pre, post[:n])
+        check(i, 'renamed', len(post), post)
+"""
+
+
+# OPS, then the hub away for a while: adds only, every one past MAX drops (or is refused)
+OPS_AWAY = [*OPS, *[("add", 3, s) for s in range(1, 17)], ("ack", 3, [16, 14]), ("add", 3, 17)]
+
+
+@pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
+def test_power_cut_in_a_compaction_that_add_runs(tmp_path, policy):
+    code = CUT_AUTO_COMPACTION % (state("c"), policy, MAX, 120, json.dumps(OPS_AWAY))
+    lines = upy_lines(code, tmp_path)
+    states = model(OPS_AWAY, policy)
+    compacted_by = [(line[0], line[2]) for line in lines if line[1] == "compacted-by"]
+    # compactions ran inside add() (the drop path too) as well as inside ack()
+    assert {op for _, op in compacted_by} == {"add", "ack"}, compacted_by
+    dropping = [i for i, op in compacted_by if op == "add" and states[i + 1][1] > states[i][1]]
+    assert dropping or policy == "drop_newest", compacted_by
+    checks = [line for line in lines if line[1] != "compacted-by"]
+    assert len(checks) > 500
+    for i, what, n, got, add_ok, tmp_gone in checks:
+        whole_record = what != "record" or n == max(c[2] for c in checks if c[0] == i and c[1] == "record")
+        want = states[i + 1] if whole_record else states[i]
+        assert got == [want[0], want[1]], f"op {i}, {what} cut at byte {n}"
+        assert add_ok and tmp_gone, f"op {i}, {what} cut at byte {n}"
+
+
+# -- a full flash ------------------------------------------------------------------------------
+# Two real file systems that fill up, both 16 blocks: a tmpfs mounted as the outbox's folder
+# (needs root), and littlefs, the boards' file system, in MicroPython itself (os.VfsLfs2) on an
+# image file that stays between "reboots". Nothing of the outbox is mocked.
+LITTLEFS = """
+class Flash:  # a block device in an image file: erase, program and read as littlefs asks
+    def __init__(self, path, blocks, size):
+        self.blocks, self.size = blocks, size
+        try:
+            os.stat(path)
+        except OSError:
+            with open(path, 'wb') as f:
+                f.write(b'\\xff' * (blocks * size))
+        self.f = open(path, 'r+b')
+
+    def readblocks(self, n, buf, off=0):
+        self.f.seek(n * self.size + off)
+        self.f.readinto(buf)
+
+    def writeblocks(self, n, buf, off=0):
+        self.f.seek(n * self.size + off)
+        self.f.write(buf)
+        self.f.flush()
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.blocks
+        if op == 5:
+            return self.size
+        if op == 6:
+            self.writeblocks(arg, b'\\xff' * self.size)
+        return 0
+
+new = 'flash.img' not in os.listdir()
+dev = Flash('flash.img', 16, %d)
+if new:
+    os.VfsLfs2.mkfs(dev)
+os.mount(os.VfsLfs2(dev), '/flash')
+os.chdir('/flash')
+"""
+
+FILL = """
+def fill():
+    # take every byte the file system will give: appends, each committed, halving on a refusal
+    n = 4096
+    while n:
+        try:
+            with open('filler', 'ab') as f:
+                f.write(b'f' * n)
+        except OSError as e:
+            assert e.errno == 28, e
+            n //= 2
+"""
+
+
+class SmallFlash:
+    """Runs outbox scripts with their working folder on a small file system of 16 blocks."""
+
+    def __init__(self, kind: str, folder: Path, block: int) -> None:
+        self.kind, self.folder, self.block = kind, folder, block
+
+    def run(self, code: str) -> list:
+        prelude = LITTLEFS % self.block if self.kind == "littlefs" else ""
+        return upy(prelude + FILL + code, self.folder)
+
+
+@pytest.fixture(params=["tmpfs", "littlefs"])
+def small_flash(request, tmp_path):
+    block = os.sysconf("SC_PAGE_SIZE")  # tmpfs allocates whole pages
+    if request.param == "littlefs":
+        yield SmallFlash("littlefs", tmp_path, 4096)
+        return
+    folder = tmp_path / "flash"
+    folder.mkdir()
+    cmd = ["mount", "-t", "tmpfs", "-o", f"size={16 * block}", "otklik-outbox-test", str(folder)]
+    try:
+        mounted = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except OSError as e:
+        pytest.skip(f"no mount command ({e}); the littlefs case still runs")
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}; littlefs still runs")
+    try:
+        yield SmallFlash("tmpfs", folder, block)
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_flash_refuses_an_add_and_nothing_is_lost_or_torn(small_flash):
+    # 10 presses stored, then the flash fills up: add() raises OSError (ENOSPC) once the flash
+    # refuses the record even after a compaction, and the outbox is as before that call
+    first = small_flash.run(
+        PRESS + "o = Outbox('ob.log')\n"
+        "for s in range(1, 11):\n    o.add(5, s, press(s))\n"
+        "fill()\n"
+        "errno = None\nstored = 10\n"
+        "for s in range(11, 200):\n"  # what still fits in the log's last block, then the refusal
+        "    try:\n        o.add(5, s, press(s))\n"
+        "    except OSError as e:\n        errno = e.errno\n        break\n"
+        "    stored = s\n"
+        "depth = o.depth\n"
+        "try:\n    o.add(5, 999, press(999))\n    again = None\n"  # refused again, nothing changes
+        "except OSError as e:\n    again = e.errno\n"
+        "try:\n    o.compact()\n    compacted = None\n"  # no room for the .tmp: the old log stays
+        "except OSError as e:\n    compacted = e.errno\n"
+        "print(json.dumps([errno, again, compacted, stored, depth, o.depth, [e[1] for e in o._idx],\n"
+        "                  os.stat('ob.log')[6] - o._size, sorted(os.listdir())]))",
+    )
+    errno, again, compacted, stored, depth, depth_now, seqs, tail, files = first
+    assert (errno, again, compacted) == (28, 28, 28)
+    assert depth == depth_now == stored and seqs == list(range(1, stored + 1))
+    assert "ob.log.tmp" not in files
+    # tmpfs keeps the part of the refused record that fitted (a torn tail); littlefs keeps none
+    assert tail > 0 if small_flash.kind == "tmpfs" else tail == 0, tail
+    # a reboot with the flash still full: the records before the torn one, and a working outbox
+    # (its repair can wait); then the flash gets room, and the next add comes after a repair
+    second = small_flash.run(
+        PRESS + "o = Outbox('ob.log')\n"
+        "seqs = [e[1] for e in o._idx]\n"
+        "try:\n    o.add(6, 1, press(1))\n    refused = None\n"
+        "except OSError as e:\n    refused = e.errno\n"
+        "try:\n    o.ack(5, [1, 2])\n    ack_refused = None\n"  # the ack record does not fit either
+        "except OSError as e:\n    ack_refused = e.errno\n"
+        "after_refusals = [e[1] for e in o._idx]\n"
+        "os.remove('filler')\n"
+        "stored = o.add(6, 1, press(1))\n"
+        "print(json.dumps([seqs, refused, ack_refused, after_refusals, stored, o.ack(5, [1, 2]),\n"
+        "                  os.stat('ob.log')[6] == o._size, sorted(os.listdir())]))",
+    )
+    want = list(range(1, stored + 1))
+    assert second == [want, 28, 28, want, True, 2, True, ["ob.log"]]
+    third = small_flash.run(
+        PRESS + "o = Outbox('ob.log')\n"
+        "print(json.dumps([[[b, s, p == press(s)] for b, s, p in o.pending()], o.drops]))"
+    )
+    assert third == [[[5, s, True] for s in range(3, stored + 1)] + [[6, 1, True]], 0]
+
+
+def test_a_full_flash_a_compaction_makes_room_and_the_add_goes_through(small_flash):
+    # every event acked (drops 0) but the log not yet compacted, and no byte free after it: the
+    # refused add compacts (the empty log needs no block) and then fits in the blocks that freed
+    out = small_flash.run(
+        PRESS + "o = Outbox('ob.log', compact_bytes=1 << 20)\n"
+        "for s in range(1, 21):\n    o.add(5, s, press(s))\n"
+        "o.ack(5, list(range(1, 21)))\n"
+        # one more acked event sized to leave less than a record free in the log's last block
+        f"pad = 2 * {small_flash.block} - 5 - o._size - 15 - 15\n"
+        "o.add(5, 21, b'x' * pad)\no.ack(5, [21])\n"
+        "logsize = o._size\n"
+        "fill()\n"
+        "ok = o.add(6, 1, press(1))\n"
+        "print(json.dumps([logsize, ok, o.depth, o._size, os.stat('ob.log')[6], sorted(os.listdir())]))"
+    )
+    logsize, ok, depth, size, on_flash, files = out
+    assert logsize == 2 * small_flash.block - 5
+    assert ok is True and depth == 1
+    assert size == on_flash == press_len(1) + 15  # compacted: only the new record
+    assert files == ["filler", "ob.log"]
+    again = small_flash.run("o = Outbox('ob.log')\nprint(json.dumps([[e[:2] for e in o._idx], o.drops]))")
+    assert again == [[[6, 1]], 0]
