@@ -1,16 +1,21 @@
 """The office broker: a lossless Mosquitto configuration and the hub's embedded broker.
 
 ``write_mosquitto_config`` writes mosquitto.conf, the ACL and the password file (hashed by
-``mosquitto_passwd``). :class:`EmbeddedBroker` runs a private Mosquitto child on loopback and
-restarts it if it dies. Where no Mosquitto binary exists it falls back to the pure-Python
-amqtt broker, which is NOT lossless (anonymous sessions are not persisted, messages in flight
-at a crash are not resent); there only the devices' outbox with end-to-end acks keeps presses.
+``mosquitto_passwd``), and with ``tls_port`` a TLS listener beside the plain one: the hub's own
+CA (made once, kept) signs a server certificate for the hub's names and addresses
+(:func:`ensure_tls`); devices verify the broker with the CA file. :class:`EmbeddedBroker` runs
+a private Mosquitto child on loopback and restarts it if it dies. Where no Mosquitto binary
+exists it falls back to the pure-Python amqtt broker, which is NOT lossless (anonymous sessions
+are not persisted, messages in flight at a crash are not resent); there only the devices'
+outbox with end-to-end acks keeps presses.
 """
 
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import getpass
+import ipaddress
 import logging
 import os
 import secrets
@@ -21,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +39,12 @@ START_TIMEOUT_S = 15.0
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 QUEUED_BYTES = 512 * 1024 * 1024  # per client; past it the device's outbox resends
 MAX_PACKET = 256 * 1024  # larger than the hub's payload limit, so the hub can quarantine
+TLS_PORT = 8883
+# Certificates are valid from 2000-01-01: a board whose clock NTP has not set yet counts from
+# 2000-01-01 (ESP32) or 2021 (Pico W), and mbedTLS refuses a certificate "not yet valid".
+CERT_NOT_BEFORE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+CA_YEARS = 30  # the devices carry the CA: it must outlive them
+SERVER_YEARS = 10  # renewed (same CA, nothing to do on the devices) a year before it ends
 
 _CONF = """\
 # Mosquitto for the Otklik hub of site "{site}", written by `edge-hub mosquitto-config`.
@@ -72,6 +84,18 @@ log_type error
 log_type warning
 log_type notice
 connection_messages true
+{tls}"""
+
+_TLS_LISTENER = """
+# TLS for devices (edge-hub mosquitto-config --tls): the server certificate is signed by the
+# hub's own CA; devices verify the broker with {ca_der} (DER) or {ca} (PEM),
+# named by "broker_ca" in their device.json. Same logins and ACL as the plain listener.
+listener {port} {bind}
+protocol mqtt
+cafile {ca}
+certfile {cert}
+keyfile {key}
+tls_version tlsv1.2
 """
 
 _ACL = """\
@@ -123,6 +147,32 @@ class BrokerFiles:
     @property
     def pid(self) -> Path:
         return self.directory / "mosquitto.pid"
+
+    @property
+    def tls(self) -> Path:
+        return self.directory / "tls"
+
+    @property
+    def ca_cert(self) -> Path:
+        """The hub's CA certificate, PEM (Mosquitto's cafile)."""
+        return self.tls / "ca.crt"
+
+    @property
+    def ca_der(self) -> Path:
+        """The same CA certificate, DER: the file to copy to the devices (smallest to parse)."""
+        return self.tls / "ca.der"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.tls / "ca.key"
+
+    @property
+    def server_cert(self) -> Path:
+        return self.tls / "server.crt"
+
+    @property
+    def server_key(self) -> Path:
+        return self.tls / "server.key"
 
     def reload(self) -> bool:
         """Make a running Mosquitto re-read passwords and ACL (SIGHUP); False if none runs."""
@@ -198,6 +248,156 @@ def set_password(files: BrokerFiles, username: str, password: str | None = None)
     return password
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def default_tls_hosts(bind: str = "0.0.0.0") -> list[str]:
+    """The names and addresses devices may use for this machine: localhost, the host name (and
+    NAME.local), the fully qualified name, the address of the default route, the bind address."""
+    hosts = ["localhost", "127.0.0.1"]
+    name = socket.gethostname()
+    if name:
+        hosts.append(name)
+        if "." not in name:
+            hosts.append(name + ".local")
+    fqdn = socket.getfqdn()
+    if fqdn and fqdn != "localhost" and not fqdn.startswith("localhost."):
+        hosts.append(fqdn)
+    try:  # the address of the default route (a UDP "connect" sends nothing)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))
+            hosts.append(probe.getsockname()[0])
+    except OSError:
+        pass
+    if bind not in ("", "0.0.0.0", "::"):
+        hosts.append(bind)
+    return list(dict.fromkeys(h for h in hosts if h))
+
+
+def _san(host: str):
+    from cryptography import x509
+
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host.lower())
+
+
+def _key_usage(*allowed: str):
+    from cryptography import x509
+
+    flags = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+             "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")  # fmt: skip
+    return x509.KeyUsage(**{flag: flag in allowed for flag in flags})
+
+
+def ensure_tls(files: BrokerFiles, hosts: Iterable[str], *, site: str = "office-1") -> bool:
+    """Make the hub's CA (once; an existing one is kept) and a server certificate for ``hosts``.
+
+    The server certificate is remade when missing, not signed by this CA, for other names, or
+    ending within a year; the devices trust the CA, so that needs nothing on them. ECDSA P-256
+    keys (small certificates and handshakes; mbedTLS on every MicroPython port has them).
+    Returns True when a new server certificate was written.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    wanted = list(dict.fromkeys(hosts))
+    if not wanted:
+        raise BrokerError("a TLS certificate needs at least one host name or address")
+    now = dt.datetime.now(dt.UTC)
+    pem = serialization.Encoding.PEM
+    if files.ca_cert.exists():
+        if not files.ca_key.exists():  # a new CA would lock out every provisioned device
+            raise BrokerError(
+                f"the hub's CA key {files.ca_key} is missing: restore it, or delete {files.ca_cert} "
+                "to make a new CA (every device then needs the new ca.der)"
+            )
+        ca_cert = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+        ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), None)
+    else:
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Otklik"),
+                x509.NameAttribute(NameOID.COMMON_NAME, f"Otklik hub CA {site} {secrets.token_hex(4)}"),
+            ]
+        )
+        ca_cert = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(CERT_NOT_BEFORE)
+            .not_valid_after(now + dt.timedelta(days=365 * CA_YEARS))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(_key_usage("key_cert_sign", "crl_sign"), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        key_pem = ca_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        _write_private(files.ca_key, key_pem)
+        files.ca_cert.write_bytes(ca_cert.public_bytes(pem))
+        files.server_cert.unlink(missing_ok=True)  # signed by a CA that is gone
+    files.ca_der.write_bytes(ca_cert.public_bytes(serialization.Encoding.DER))
+    san = [_san(h) for h in wanted]
+    if _server_cert_ok(files, ca_cert, san, now):
+        return False
+    key = ec.generate_private_key(ec.SECP256R1())
+    common_name = next((h for h in wanted if h not in ("localhost", "127.0.0.1")), wanted[0])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(CERT_NOT_BEFORE)
+        .not_valid_after(min(now + dt.timedelta(days=365 * SERVER_YEARS), ca_cert.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage("digital_signature"), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(san), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    _write_private(files.server_key, key_pem)
+    files.server_cert.write_bytes(cert.public_bytes(pem))
+    return True
+
+
+def _server_cert_ok(files: BrokerFiles, ca_cert, san: list, now: dt.datetime) -> bool:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    if not (files.server_cert.exists() and files.server_key.exists()):
+        return False
+    try:
+        cert = x509.load_pem_x509_certificate(files.server_cert.read_bytes())
+        key = serialization.load_pem_private_key(files.server_key.read_bytes(), None)
+        cert.verify_directly_issued_by(ca_cert)
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, TypeError, x509.ExtensionNotFound, x509.InvalidSignature):
+        return False
+    return (
+        set(names) == set(san)
+        and cert.public_key() == key.public_key()
+        and cert.not_valid_after_utc - now > dt.timedelta(days=365)
+    )
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
@@ -213,14 +413,32 @@ def write_mosquitto_config(
     inflight: int = 2000,
     expiry_days: int = 7,
     devices: dict[str, str | None] | None = None,
+    tls_port: int | None = None,
+    tls_bind: str | None = None,
+    tls_hosts: Iterable[str] = (),
 ) -> tuple[BrokerFiles, dict[str, str]]:
     """Write mosquitto.conf, acl and passwd under ``directory``.
 
     ``devices`` maps device ids to passwords (None = generate one). Returns the files and
-    the passwords that were set, the hub's included under :data:`HUB_USER`.
+    the passwords that were set, the hub's included under :data:`HUB_USER`. With ``tls_port``
+    a TLS listener on ``tls_bind`` (default ``bind``) is added, with a certificate for
+    :func:`default_tls_hosts` plus ``tls_hosts`` (see :func:`ensure_tls`; the CA is
+    ``files.ca_der`` / ``files.ca_cert``).
     """
     files = BrokerFiles(Path(directory).resolve())
     files.data.mkdir(parents=True, exist_ok=True)
+    tls = ""
+    if tls_port is not None:
+        tls_bind = tls_bind or bind
+        ensure_tls(files, [*default_tls_hosts(tls_bind), *tls_hosts], site=site)
+        tls = _TLS_LISTENER.format(
+            port=tls_port,
+            bind=tls_bind,
+            ca=files.ca_cert,
+            ca_der=files.ca_der,
+            cert=files.server_cert,
+            key=files.server_key,
+        )
     files.conf.write_text(
         _CONF.format(
             site=site,
@@ -236,6 +454,7 @@ def write_mosquitto_config(
             max_packet=MAX_PACKET,
             log=files.log,
             pid=files.pid,
+            tls=tls,
         )
     )
     files.acl.write_text(_ACL.format(site=site, hub=HUB_USER))
@@ -271,7 +490,12 @@ class EmbeddedBroker:
         port: int = 0,
         inflight: int = 2000,
         expiry_days: int = 7,
+        tls_port: int | None = None,
+        tls_hosts: Iterable[str] = (),
     ) -> None:
+        """``tls_port``: also listen with TLS there (0 = a free port, None = no TLS), with a
+        certificate from the hub's CA for this machine's names and addresses plus ``tls_hosts``;
+        devices verify it with ``files.ca_der`` (Mosquitto only)."""
         self.files = BrokerFiles(Path(directory).resolve())
         self.site = site
         self.bind = bind
@@ -288,6 +512,8 @@ class EmbeddedBroker:
         self._supervisor: threading.Thread | None = None
         self.restarts = 0
         self.hub_password: str | None = None
+        self.tls_port = (tls_port or free_port(bind)) if tls_port is not None else None
+        self.tls_hosts = tuple(tls_hosts)
 
     @property
     def host(self) -> str:
@@ -314,8 +540,15 @@ class EmbeddedBroker:
                 bind=self.bind,
                 inflight=self.inflight,
                 expiry_days=self.expiry_days,
+                tls_port=self.tls_port,
+                tls_hosts=self.tls_hosts,
             )
             self.hub_password = passwords[HUB_USER]
+            if self.tls_port is not None:
+                _LOGGER.info(
+                    "TLS listener on %s:%d; devices verify it with the CA file %s",
+                    self.bind, self.tls_port, self.files.ca_der,
+                )  # fmt: skip
         else:
             _LOGGER.warning(
                 "No Mosquitto binary found: falling back to the pure-Python amqtt broker. It is NOT "
@@ -324,6 +557,9 @@ class EmbeddedBroker:
                 "Install Mosquitto (apt-get install mosquitto) for an office. / Mosquitto не найден: "
                 "запущен резервный брокер amqtt, который может терять сообщения."
             )
+            if self.tls_port is not None:
+                _LOGGER.warning("the amqtt fallback has no TLS listener: devices must use the plain port")
+                self.tls_port = None
             self._write_amqtt_config()
         self._spawn()
         self._supervisor = threading.Thread(target=self._supervise, name="broker-supervisor", daemon=True)

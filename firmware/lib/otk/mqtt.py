@@ -4,6 +4,7 @@
 # PyPI for the tests; mqtt_as (peterhinch) is the model for the habits kept here, but its first
 # connection must succeed. This client runs unchanged on MicroPython (boards and the Unix port)
 # and on CPython: it only uses asyncio streams, struct-free byte handling and otk.compat ticks.
+# TLS (optional) needs MicroPython >= 1.22 (open_connection with ssl= and server_hostname=).
 #
 # Design
 # - One supervisor coroutine, run(), owns the connection. It connects forever with exponential
@@ -18,12 +19,27 @@
 # - subscribe() remembers the topic; after a reconnect whose CONNACK says "no session present"
 #   the supervisor resubscribes everything. on_connect() (plain or async) runs after every
 #   (re)connect so the app can republish its status.
+# - Every write is bounded: a drain that takes longer than write_timeout_ms (a broker or a link
+#   that stopped reading) marks the connection dead, so the supervisor reconnects instead of
+#   waiting on the send lock forever.
+# - The server name is resolved by otk.dns (non-blocking, cached, with a timeout) before each
+#   connection attempt; with TLS the certificate is checked against the name, not the IP.
+# - disconnect() sends DISCONNECT, waits (bounded) until the broker closes the link, which
+#   proves it got the DISCONNECT (no will), and closes the socket: safe to deep-sleep after it.
 # - Incoming PUBLISH QoS 0/1: on_message(topic, payload, retained) is called (plain or async),
 #   then the PUBACK is sent; an exception in the callback is reported and the message dropped.
-# - Memory: no receive buffer beyond the packet itself; packets larger than max_packet are
-#   read and discarded in small chunks (and acknowledged) instead of exhausting the heap.
+#   The payload is a bytearray of its own (the callback may keep it).
+# - Memory: no readexactly(): on MicroPython it grows its result with += (a 7 KB message read
+#   in Wi-Fi-sized pieces needs two or three times its size, in ever larger blocks). Packets
+#   are read with readinto() through memoryviews: headers, topics and control packets into one
+#   small buffer allocated once (head_buf), a PUBLISH payload straight into a bytearray of its
+#   exact size, which is what on_message gets: one allocation of the payload's size, no copy.
+#   CPython's StreamReader has no readinto(); there readexactly() fills the same buffers.
+#   Packets larger than max_packet are read through the small buffer and dropped (and
+#   acknowledged) instead of exhausting the heap.
 # - Counters for the heartbeat: connects, reconnects, attempts, last_error.
 # Settings are class attributes (mqtt_as style) so a test or a site can shrink them.
+from otk import dns
 from otk.compat import asyncio, sleep_ms, ticks_diff, ticks_ms
 
 _CONNACK_REASONS = (
@@ -63,6 +79,35 @@ def _field(data):
     return bytes((len(data) >> 8, len(data) & 0xFF)) + data
 
 
+def tls_context(ca_path):
+    """A client SSLContext that accepts only a broker certified by the CA in ca_path.
+
+    The file may be PEM (one or more certificates) or DER; it is handed to the TLS library as
+    DER, which every MicroPython port (with or without PEM support in its mbedTLS) and CPython
+    take. The broker's name is checked too: pass it as the client's server (or server_hostname).
+    """
+    import ssl
+
+    with open(ca_path, "rb") as f:
+        data = f.read()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = ssl.CERT_REQUIRED  # MicroPython's default for a client is CERT_NONE
+    if hasattr(ssl, "TLSVersion"):  # CPython; MicroPython's mbedTLS speaks TLS 1.2 only
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if b"-----BEGIN" in data:
+        from binascii import a2b_base64
+
+        parts = data.split(b"-----BEGIN CERTIFICATE-----")[1:]
+        del data
+        if not parts:
+            raise ValueError("no certificate in " + ca_path)
+        for part in parts:
+            ctx.load_verify_locations(cadata=a2b_base64(part.split(b"-----END")[0]))
+    else:
+        ctx.load_verify_locations(cadata=data)
+    return ctx
+
+
 async def _maybe_await(result):
     # callbacks may be plain functions or coroutines (a generator on MicroPython)
     if result is not None and hasattr(result, "send"):
@@ -74,9 +119,13 @@ class MQTTClient:
     retry_ms = 5000  # QoS 1 retransmission (DUP) when no PUBACK/SUBACK arrived
     backoff_min_ms = 500  # first wait after a failed attempt or a dropped connection
     backoff_max_ms = 30000  # the backoff doubles up to this
-    connect_timeout_ms = 10000  # TCP connect + CONNACK
+    connect_timeout_ms = 10000  # TCP connect (+ TLS handshake) + CONNACK
+    write_timeout_ms = 10000  # a packet not written by then: the connection is dead
+    disconnect_wait_ms = 1000  # disconnect(): how long to wait for the broker to close the link
+    dns_timeout_ms = 3000  # resolving a server name (otk.dns), per connection attempt
     tick_ms = 100  # supervisor poll period (keepalive checks, reader death)
     max_packet = 8192  # larger incoming packets are discarded (and acknowledged)
+    head_buf = 256  # the fixed receive buffer: control packets, a PUBLISH's topic (longer: dropped)
     verbose = False  # print a line on connects and errors
 
     def __init__(
@@ -89,16 +138,20 @@ class MQTTClient:
         keepalive=30,
         clean_session=False,
         will=None,
+        ssl=None,
+        server_hostname=None,
     ):
         self.client_id = client_id
-        self.server = server
+        self.server = server  # a name (resolved by otk.dns before each attempt) or an IPv4
         self.port = port
         self.user = user
         self.password = password
         self.keepalive = keepalive
         self.clean_session = clean_session
         self.will = will  # (topic, payload_bytes, qos, retain) or None
-        self.on_message = None  # on_message(topic_str, payload_bytes, retained_bool)
+        self.ssl = ssl  # an SSLContext (see tls_context()) or None for plain TCP
+        self.server_hostname = server_hostname  # the name TLS checks; default: server
+        self.on_message = None  # on_message(topic_str, payload_bytearray, retained_bool)
         self.on_connect = None  # on_connect(), after every (re)connect
         # heartbeat counters
         self.connects = 0
@@ -119,6 +172,12 @@ class MQTTClient:
         self._subp = {}  # pid -> [granted qos or None, Event]
         self._subs = {}  # topic -> qos, resubscribed when the session is lost
         self._last_rx = self._last_tx = self._last_ping = ticks_ms()
+        self._session_present = False
+        # one small buffer, allocated once, for packet headers, topics and control packets
+        self._buf = bytearray(self.head_buf)
+        self._mv = memoryview(self._buf)
+        self._m1 = self._mv[:1]
+        self._rinto = True  # the reader has readinto() (MicroPython); CPython's has not
 
     # ---- public API ----------------------------------------------------------------------
 
@@ -158,13 +217,33 @@ class MQTTClient:
             await sleep_ms(wait)
 
     async def disconnect(self):
-        """Send DISCONNECT (the broker drops the will) and stop reconnecting."""
+        """Leave cleanly and stop reconnecting: safe to deep-sleep or power off afterwards.
+
+        Sends DISCONNECT (the broker then drops the will), waits up to disconnect_wait_ms for
+        the broker to close the connection (proof that it read the DISCONNECT), closes the
+        socket and waits for that (1 s at most). Bounded even when the broker or the link is
+        stuck: the DISCONNECT's write by write_timeout_ms (plus, at worst, one other write
+        already stuck), the wait by disconnect_wait_ms.
+        """
         self._stop = True
-        if self.connected:
-            await self._send(b"\xe0\x00")
-        self._dead = True
-        if self._task is None:
-            await self._teardown()
+        await self._leave()
+        task = self._task
+        self._task = None
+        if task is not None and task is not asyncio.current_task():
+            try:
+                task.cancel()  # a connection attempt or a backoff sleep in progress
+            except Exception:
+                pass
+        await self._teardown()
+
+    async def _leave(self):
+        if not self._up.is_set():
+            return
+        self._up.clear()  # no more publishes on this connection
+        if await self._send(b"\xe0\x00"):
+            start = ticks_ms()
+            while not self._dead and ticks_diff(ticks_ms(), start) < self.disconnect_wait_ms:
+                await sleep_ms(10)  # the reader sees the broker's EOF and marks the link dead
 
     async def publish(self, topic, payload, qos=0, retain=False):
         """Publish; never raises for network problems. QoS 1 returns once PUBACKed."""
@@ -226,9 +305,17 @@ class MQTTClient:
     async def _connect(self):
         t = self.connect_timeout_ms / 1000
         self._dead = False
-        self._reader, self._writer = await asyncio.wait_for(
-            asyncio.open_connection(self.server, self.port), t
-        )
+        host = await dns.resolve(self.server, self.dns_timeout_ms)
+        if host is None:
+            raise OSError("cannot resolve " + self.server)
+        if self.ssl:
+            opened = asyncio.open_connection(
+                host, self.port, ssl=self.ssl, server_hostname=self.server_hostname or self.server
+            )
+        else:
+            opened = asyncio.open_connection(host, self.port)
+        self._reader, self._writer = await asyncio.wait_for(opened, t)
+        self._rinto = hasattr(self._reader, "readinto")
         flags = 0x02 if self.clean_session else 0
         body = bytearray(b"\x00\x04MQTT\x04")
         payload = _field(_bytes(self.client_id))
@@ -289,7 +376,8 @@ class MQTTClient:
             ):
                 self._last_ping = now
                 await self._send(b"\xc0\x00")
-        await self._teardown()
+        if not self._stop:  # disconnect() closes the link itself
+            await self._teardown()
 
     async def _teardown(self):
         self._up.clear()
@@ -308,14 +396,18 @@ class MQTTClient:
             entry[1].set()
 
     async def _close(self):
+        # idempotent; the writer is forgotten only once closed, so a close interrupted by a
+        # cancellation is completed by the next call (MicroPython closes in wait_closed())
         w = self._writer
-        self._writer = self._reader = None
-        if w is not None:
-            try:
-                w.close()
-                await asyncio.wait_for(w.wait_closed(), 1)
-            except Exception:
-                pass
+        if w is None:
+            return
+        try:
+            w.close()
+            await asyncio.wait_for(w.wait_closed(), 1)
+        except Exception:
+            pass
+        if self._writer is w:
+            self._writer = self._reader = None
 
     # ---- I/O -----------------------------------------------------------------------------------
 
@@ -327,7 +419,11 @@ class MQTTClient:
                 return False
             try:
                 w.write(data)
-                await w.drain()
+                await asyncio.wait_for(w.drain(), self.write_timeout_ms / 1000)
+            except asyncio.TimeoutError:
+                self._error("send", MQTTError("write timed out after %d ms" % self.write_timeout_ms))
+                self._dead = True
+                return False
             except Exception as e:
                 self._error("send", e)
                 self._dead = True
@@ -335,47 +431,87 @@ class MQTTClient:
             self._last_tx = ticks_ms()
             return True
 
-    async def _read_packet(self):
+    async def _fill(self, mv):
+        # fill the memoryview mv from the connection (no allocation beyond a view per chunk)
         r = self._reader
-        typ = (await r.readexactly(1))[0]
+        if not self._rinto:  # CPython's StreamReader
+            mv[:] = await r.readexactly(len(mv))
+            return
+        i = 0
+        n = len(mv)
+        while i < n:
+            k = await r.readinto(mv[i:] if i else mv)
+            if k is None:  # nothing yet (a TLS record still incomplete)
+                continue
+            if not k:
+                raise EOFError
+            i += k
+
+    async def _byte(self):
+        await self._fill(self._m1)
+        return self._buf[0]
+
+    async def _read_packet(self):
+        # -> (first byte, data): for a PUBLISH, data is (topic, pid, payload) or None when it
+        # was too large and dropped; otherwise a memoryview of the fixed buffer, valid until
+        # the next read
+        typ = await self._byte()
         n = 0
         shift = 0
         while True:
-            d = (await r.readexactly(1))[0]
+            d = await self._byte()
             n |= (d & 0x7F) << shift
             if not d & 0x80:
                 break
             shift += 7
             if shift > 21:
                 raise MQTTError("malformed remaining length")
-        if n > self.max_packet:
-            if typ >> 4 != 3:
-                raise MQTTError("packet too large: %d" % n)
-            await self._skip_publish(typ, n)
-            return typ, None
-        data = await r.readexactly(n) if n else b""
+        if typ >> 4 == 3:
+            return typ, await self._read_publish(typ, n)
+        if n > len(self._buf):
+            raise MQTTError("packet too large: %d" % n)
+        data = self._mv[:n]
+        if n:
+            await self._fill(data)
         return typ, data
 
-    async def _skip_publish(self, typ, n):
-        # an oversized PUBLISH: read its header, drop the payload in small pieces, acknowledge it
-        r = self._reader
-        self._log("dropping a %d-byte message" % n)
-        head = await r.readexactly(2)
-        tlen = (head[0] << 8) | head[1]
-        n -= 2 + tlen
-        await r.readexactly(tlen)
-        pid = 0
+    async def _read_publish(self, typ, n):
+        # the topic and packet id through the fixed buffer; the payload straight into a
+        # bytearray of its own size: one allocation, no copy, no growing
+        mv = self._mv
+        await self._fill(mv[:2])
+        head = (mv[0] << 8) | mv[1]  # the topic's length ...
+        tlen = head
         if typ & 0x06:
-            head = await r.readexactly(2)
-            pid = (head[0] << 8) | head[1]
-            n -= 2
+            head += 2  # ... and the packet id
+        size = n - 2 - head
+        if size < 0:
+            raise MQTTError("malformed PUBLISH")
+        if n > self.max_packet or head > len(self._buf):  # too large, or a topic too long
+            self._log("dropping a %d-byte message" % n)
+            pid = 0
+            if typ & 0x06:
+                await self._skip(tlen)
+                await self._fill(mv[:2])
+                pid = (mv[0] << 8) | mv[1]
+            await self._skip(size if pid else n - 2)
+            if pid:
+                await self._send(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
+            return None
+        await self._fill(mv[:head])
+        topic = bytes(mv[:tlen]).decode()
+        pid = (mv[tlen] << 8) | mv[tlen + 1] if typ & 0x06 else 0
+        payload = bytearray(size)
+        if size:
+            await self._fill(memoryview(payload))
+        return topic, pid, payload
+
+    async def _skip(self, n):
+        size = len(self._buf)
         while n > 0:
-            chunk = await r.read(min(n, 256))
-            if not chunk:
-                raise EOFError
-            n -= len(chunk)
-        if pid:
-            await self._send(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
+            k = min(n, size)
+            await self._fill(self._mv[:k])
+            n -= k
 
     async def _read_loop(self):
         try:
@@ -383,8 +519,9 @@ class MQTTClient:
                 typ, data = await self._read_packet()
                 self._last_rx = ticks_ms()
                 kind = typ >> 4
-                if kind == 3 and data is not None:
-                    await self._on_publish(typ, data)
+                if kind == 3:
+                    if data is not None:
+                        await self._on_publish(typ, data)
                 elif kind == 4 and len(data) == 2:  # PUBACK
                     entry = self._pend.get((data[0] << 8) | data[1])
                     if entry is not None:
@@ -399,24 +536,17 @@ class MQTTClient:
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            if not self._dead:
+            if not self._dead and not self._stop:  # the broker closing after our DISCONNECT is fine
                 self._error("receive", e)
             self._dead = True
 
     async def _on_publish(self, typ, data):
-        tlen = (data[0] << 8) | data[1]
-        topic = bytes(data[2 : 2 + tlen]).decode()
-        i = 2 + tlen
-        qos = (typ >> 1) & 3
-        pid = 0
-        if qos:
-            pid = (data[i] << 8) | data[i + 1]
-            i += 2
-        payload = bytes(data[i:])
+        topic, pid, payload = data
         del data
         cb = self.on_message
         if cb is not None:
             await self._callback(cb, topic, payload, bool(typ & 1))
+        qos = (typ >> 1) & 3
         if qos == 1:
             await self._send(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
         elif qos == 2:  # we never subscribe at QoS 2; answer so the broker is not left waiting
