@@ -5,7 +5,7 @@
 # LED 1 = Wi-Fi up, LED 2 = connected to the broker, LED 3 = outbox empty.
 from buttons import Buttons
 
-from otk.compat import asyncio, sleep_ms, ticks_diff, ticks_ms
+from otk.compat import asyncio, sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 
 class Console:
@@ -56,12 +56,17 @@ class Console:
 
     def _on_command(self, cmd):
         if cmd["cmd"] == "identify":
-            seconds = cmd.get("args", {}).get("seconds", 5)
+            args = cmd.get("args")
+            seconds = args.get("seconds", 5) if type(args) is dict else 5
             asyncio.create_task(self.identify(seconds))
 
     async def identify(self, seconds):
+        try:  # the contract says 1..300 whole seconds; anything else must not stick the LEDs
+            seconds = min(max(int(seconds), 1), 300)
+        except (TypeError, ValueError, OverflowError):
+            seconds = 5
         self._identifying = True
-        end = ticks_ms() + seconds * 1000
+        end = ticks_add(ticks_ms(), seconds * 1000)
         on = True
         while ticks_diff(end, ticks_ms()) > 0:
             for led in self.leds:

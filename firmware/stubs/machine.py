@@ -134,13 +134,22 @@ class Pin:
 
 
 class ADC:
+    ATTN_0DB = 0
     ATTN_11DB = 3
 
     def __init__(self, pin, atten=None):
         self.pin = pin.id if isinstance(pin, Pin) else pin
+        self.atten = atten
 
     def read_u16(self):
         return int(_env("OTK_ADC_%s" % self.pin, "40000"))
+
+    def read_uv(self):
+        """The calibrated reading in microvolts (esp32 port): OTK_ADC_UV_<PIN>; needs the
+        attenuation set (the port's default is the widest, but the firmware sets it)."""
+        if self.atten is None:
+            raise ValueError("attenuation not set")
+        return int(_env("OTK_ADC_UV_%s" % self.pin, "1650000"))
 
 
 PWRON_RESET = 1
@@ -187,10 +196,10 @@ def reset():
 def deepsleep(ms=0):
     # OTK_SLEEP_LOG gets a line "MS PIN,PIN,..." (the timer and the armed wake pins); the test
     # harness "sleeps" and starts the device again as a deep-sleep wake
+    esp32 = sys.modules.get("esp32")
+    pins = esp32._armed() if esp32 is not None else ()  # ValueError for a pin a C3 cannot wake on
     log = _env("OTK_SLEEP_LOG")
     if log:
-        esp32 = sys.modules.get("esp32")
-        pins = esp32._ext1_pins if esp32 is not None else ()
         with open(log, "a") as fh:
             fh.write("%d %s\n" % (ms, ",".join(str(p) for p in pins) or "-"))
     sys.exit(98)
@@ -201,8 +210,28 @@ def lightsleep(ms=0):
 
 
 class WDT:
+    """The hardware watchdog: a thread that kills the process (SIGKILL, like a chip reset)
+    when feed() was not called for ``timeout`` ms, after appending "wdt TIMEOUT" to the file
+    named by OTK_WDT_LOG. The test harness (or the simulator) starts the device again with
+    OTK_RESET_CAUSE=3 (WDT_RESET). Starve it by hanging the event loop."""
+
     def __init__(self, id=0, timeout=5000):
         self.timeout = timeout
+        self._fed = ticks_ms()
+        import _thread
+
+        _thread.start_new_thread(self._watch, ())
 
     def feed(self):
-        pass
+        self._fed = ticks_ms()
+
+    def _watch(self):
+        import time
+
+        while ticks_diff(ticks_ms(), self._fed) <= self.timeout:
+            time.sleep(0.05)
+        log = _env("OTK_WDT_LOG")
+        if log:
+            with open(log, "a") as fh:
+                fh.write("wdt %d\n" % self.timeout)
+        os.system("kill -9 $PPID")  # the shell's parent is this process

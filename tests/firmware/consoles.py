@@ -21,6 +21,8 @@ from tests.helpers import SITE, db_rows
 #: machine.deepsleep() in the stub exits with this status, machine.reset() with RESET_EXIT
 SLEEP_EXIT = 98
 RESET_EXIT = 99
+#: machine.reset_cause() values of the stub (as on the esp32 port)
+POWER_ON, HARD_RESET, WDT_RESET = 1, 2, 3
 #: the ESP32-S3's latched ext1 wake-status register, which the stub's machine.mem32 emulates
 WAKE_STATUS_ENV = "OTK_MEM32_600080E4"
 
@@ -41,16 +43,25 @@ class Console:
         }  # fmt: skip
         (self.flash / "device.json").write_text(json.dumps(settings))
         self.sleep_log = directory / "sleeps.txt"
+        self.wdt_log = directory / "wdt.txt"
         self.proc = None
         self.starts = 0
 
-    def start(self, env: dict[str, str] | None = None, extra_path: tuple[Path, ...] = (), script: str = ""):
-        """Power the device on; ``script``: pin lines replayed from its first irq() (ms, pin, level)."""
+    def start(
+        self, env: dict[str, str] | None = None, extra_path: tuple[Path, ...] = (), script: str = "",
+        app: Path | None = None,
+    ):  # fmt: skip
+        """Power the device on; ``script``: pin lines replayed from its first irq() (ms, pin, level);
+        ``app``: a folder with another copy of firmware/button (its main.py runs, and its folder
+        comes first on the path, as on a board)."""
         self.starts += 1
         self.pins.write_text(script)  # a new process replays the script from the top: start it clean
         self.proc = start_micropython(
-            FIRMWARE / "button" / "main.py", str(self.flash), extra_path=extra_path,
-            env={"OTK_PIN_SCRIPT": str(self.pins), "OTK_SLEEP_LOG": str(self.sleep_log), **(env or {})},
+            (app or FIRMWARE / "button") / "main.py", str(self.flash), extra_path=extra_path,
+            env={
+                "OTK_PIN_SCRIPT": str(self.pins), "OTK_SLEEP_LOG": str(self.sleep_log),
+                "OTK_WDT_LOG": str(self.wdt_log), **(env or {}),
+            },
             log=self.directory / f"device-{self.starts}.log",
         )  # fmt: skip
         time.sleep(0.5)  # the stub reads the pin script from its first irq() on
@@ -91,6 +102,10 @@ class Console:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
+    def restart(self, cause: int = POWER_ON, **kwargs):
+        """Start again after the process ended, with the reset cause the board would report."""
+        return self.start({"OTK_RESET_CAUSE": str(cause), **kwargs.pop("env", {})}, **kwargs)
+
     def log(self) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.directory.glob("device-*.log")))
 
@@ -119,6 +134,25 @@ class Tap:
     def close(self):
         self.client.loop_stop()
         self.client.disconnect()
+
+
+def faulty_console(directory: Path, fault: str, before: str = "asyncio.create_task(self.thank_you(index))") -> Path:
+    """A copy of firmware/button whose console.py has ``fault`` (Python lines, indented for
+    Console._on_press) inserted before ``before``: a bug in the app, for the runtime to survive.
+    Give the folder as ``app`` to Console.start."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in (FIRMWARE / "button").glob("*.py"):
+        (directory / path.name).write_bytes(path.read_bytes())
+    source = (FIRMWARE / "button" / "console.py").read_text()
+    before = "        " + before
+    assert before in source
+    (directory / "console.py").write_text(source.replace(before, fault + "\n" + before, 1))
+    return directory
+
+
+def latest_status(db) -> dict:
+    rows = db_rows(db, "SELECT status FROM devices")
+    return json.loads(rows[0][0]) if rows and rows[0][0] else {}
 
 
 def events(db):

