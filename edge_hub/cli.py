@@ -27,6 +27,10 @@ _settings_options = [
     click.option("--batch-ms", type=int, help="... or every T ms, whichever first"),
     click.option("--broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), help="Embedded broker kind"),
     click.option("--broker-port", type=int, help="Embedded broker port (0 = a free one)"),
+    click.option(
+        "--broker-tls-port", type=int,
+        help="Embedded broker: a TLS listener too (8883; 0 = a free one), CA in DATA_DIR/broker",
+    ),
     click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])),
 ]
 
@@ -91,6 +95,7 @@ def demo(n_devices: int, rate: float, camera: bool, **options) -> None:
     """
     import threading
 
+    from edge_hub.broker import HUB_USER
     from edge_hub.hub import Hub
     from edge_hub.simulate import CameraProcess, Simulation, camera_available
 
@@ -98,45 +103,58 @@ def demo(n_devices: int, rate: float, camera: bool, **options) -> None:
     options["mqtt_url"] = None
     settings = _load(options)
     hub = Hub(settings)
-    hub.start()
-    _demo_office(settings.db_path)
-    broker = hub.broker
-    assert broker is not None
-    credentials = {}
-    for i in range(1, n_devices + 1):
-        device = f"btn-{i:02d}"
-        credentials[device] = broker.add_device(device) if broker.lossless else None
-    simulation = Simulation(
-        settings.data_dir / "consoles",
-        broker.host,
-        broker.port,
-        settings.site,
-        credentials,
-        rate_per_min=rate,
-    )
-    threading.Thread(target=simulation.run, name="simulation", daemon=True).start()
-    hub.before_stop.append(simulation.stop)
-    camera_note = ""
-    missing = camera_available() if camera else "--no-camera"
-    if missing is None:
-        password = broker.add_device("cam-01") if broker.lossless else None
-        monitor = CameraProcess(settings.data_dir / "camera", broker.host, broker.port, settings.site,
-                                password=password)  # fmt: skip
-        monitor.start()
-        hub.before_stop.append(monitor.stop)
-        camera_note = " and an emotion monitor (cam-01) on a synthetic clip of real faces"
-    elif camera:
-        click.echo(f"no emotion monitor in this demo: {missing} / монитор эмоций не запущен", err=True)
-    host, port = settings.listen_host_port
-    click.echo(
-        f"\nOtklik demo: {n_devices} button consoles running the real firmware on {simulation.interpreter}, "
-        f"{rate:g} presses/min each{camera_note}, {broker.kind} broker on port {broker.port}.\n"
-        f"Откройте / open  http://{host}:{port}/   (API: http://{host}:{port}/docs)\n"
-        f"{_demo_login(settings.db_path, settings.data_dir)}"
-        "Ctrl-C stops / остановка.\n",
-        err=True,
-    )
-    hub.serve()
+    simulation = None
+    try:
+        hub.start()
+        _demo_office(settings.db_path)
+        broker = hub.broker
+        assert broker is not None
+        credentials = {}
+        for i in range(1, n_devices + 1):
+            device = f"btn-{i:02d}"
+            credentials[device] = broker.add_device(device) if broker.lossless else None
+        simulation = Simulation(
+            settings.data_dir / "consoles",
+            broker.host,
+            broker.port,
+            settings.site,
+            credentials,
+            rate_per_min=rate,
+            hub_login=(HUB_USER, broker.hub_password) if broker.lossless else None,
+        )
+        threading.Thread(target=simulation.run, name="simulation", daemon=True).start()
+        hub.before_stop.append(simulation.stop)
+        camera_note = ""
+        missing = camera_available() if camera else "--no-camera"
+        if missing is None:
+            password = broker.add_device("cam-01") if broker.lossless else None
+            monitor = CameraProcess(settings.data_dir / "camera", broker.host, broker.port, settings.site,
+                                    password=password)  # fmt: skip
+            monitor.start()
+            hub.before_stop.append(monitor.stop)
+            camera_note = " and an emotion monitor (cam-01) on a synthetic clip of real faces"
+        elif camera:
+            click.echo(f"no emotion monitor in this demo: {missing} / монитор эмоций не запущен", err=True)
+        host, port = settings.listen_host_port
+        click.echo(
+            f"\nOtklik demo: {n_devices} button consoles running the real firmware on "
+            f"{simulation.interpreter}, "
+            f"{rate:g} presses/min each{camera_note}, {broker.kind} broker on port {broker.port}.\n"
+            f"Откройте / open  http://{host}:{port}/   (API: http://{host}:{port}/docs)\n"
+            f"{_demo_login(settings.db_path, settings.data_dir)}"
+            "Ctrl-C stops / остановка.\n",
+            err=True,
+        )
+    except KeyboardInterrupt:  # Ctrl-C before the page is up: stop what started, in order
+        hub.stop()
+    else:
+        try:
+            hub.serve()  # stops the simulation first (its figures below), then the hub
+        except KeyboardInterrupt:  # a Ctrl-C before the page took the signal over
+            if hub.before_stop:  # still there: serve() did not get to stop anything
+                hub.stop()
+    if simulation is not None and simulation.tally is not None:
+        click.echo(f"\n{simulation.tally.summary()}", err=True)
 
 
 #: the demo's admin account, and the file (in the demo's data folder) that keeps its password
@@ -234,7 +252,7 @@ def simulate(mqtt_url: str, n_devices: int, duration: float, rate: float, site: 
 
     Консоли с настоящей прошивкой: утренний пик, обеденный спад, в основном довольные посетители.
     """
-    from edge_hub.broker import BrokerFiles, set_password
+    from edge_hub.broker import HUB_USER, BrokerFiles, set_password
     from edge_hub.mqtt import BrokerAddress
     from edge_hub.simulate import Simulation
 
@@ -242,30 +260,35 @@ def simulate(mqtt_url: str, n_devices: int, duration: float, rate: float, site: 
     address = BrokerAddress.from_url(mqtt_url)
     devices = [f"btn-{i:02d}" for i in range(1, n_devices + 1)]
     credentials: dict[str, str | None] = dict.fromkeys(devices)
+    # who counts the deliveries: the hub's login reads every ack of the site; without it, each
+    # device's login reads its own (see edge_hub/simulate.py, AckWatch)
+    hub_login: tuple[str, str | None] | None = None
     if credentials_file:
         known = dict(
             line.split(None, 1) for line in Path(credentials_file).read_text().splitlines() if line.strip()
         )
         credentials = {d: known.get(d, "").strip() or None for d in devices}
+        if known.get(HUB_USER, "").strip():  # mosquitto-config prints the hub's line too
+            hub_login = (HUB_USER, known[HUB_USER].strip())
     elif hub_data_dir:
         files = BrokerFiles((hub_data_dir / "broker").resolve())
         credentials = {d: set_password(files, d) for d in devices}
         files.reload()
+        if files.hub_secret.exists():  # an embedded Mosquitto (amqtt takes no logins)
+            hub_login = (HUB_USER, files.hub_secret.read_text().strip())
     simulation = Simulation(
         workdir, address.host, address.port, site, credentials,
-        rate_per_min=rate, duration=duration, interpreter=interpreter,
+        rate_per_min=rate, duration=duration, interpreter=interpreter, hub_login=hub_login,
     )  # fmt: skip
     click.echo(
         f"{n_devices} consoles on {simulation.interpreter} for {duration:g} s at {rate:g} presses/min",
         err=True,
     )
     try:
-        presses = simulation.run(
-            lambda n, alive: click.echo(f"  {n} presses, {alive} consoles running", err=True)
-        )
+        tally = simulation.run(lambda now: click.echo(now.progress_line(), err=True))
     finally:
         simulation.stop()
-    click.echo(f"{presses} presses from {n_devices} consoles")
+    click.echo(tally.summary())
 
 
 @cli.command("mosquitto-config")
@@ -290,11 +313,25 @@ def simulate(mqtt_url: str, n_devices: int, duration: float, rate: float, site: 
     metavar="ID[=PASSWORD]",
     help="Give a device credentials (a password is generated when omitted); repeatable",
 )
+@click.option("--tls", is_flag=True, help="Add a TLS listener (certificate from the hub's own CA)")
+@click.option("--tls-port", default=8883, show_default=True, help="Port of the TLS listener")
+@click.option(
+    "--tls-host",
+    "tls_hosts",
+    multiple=True,
+    metavar="NAME_OR_IP",
+    help="Another name or address devices use for the hub (the certificate names this machine's "
+    "own already); repeatable",
+)
 def mosquitto_config(directory: Path, site: str, port: int, bind: str, inflight: int, expiry_days: int,
-                     devices: tuple[str, ...]) -> None:  # fmt: skip
+                     devices: tuple[str, ...], tls: bool, tls_port: int,
+                     tls_hosts: tuple[str, ...]) -> None:  # fmt: skip
     """Write a lossless mosquitto.conf with per-device credentials and ACL.
 
-    Prints the credentials it set (the hub's and each device's) for provisioning.
+    Prints the credentials it set (the hub's and each device's) for provisioning. With --tls
+    it also makes (once) the hub's CA and a server certificate for this machine's names and
+    addresses, adds a TLS listener (TLS 1.2+) beside the plain one and prints the CA file to
+    copy to each device ("broker_ca" in device.json).
     """
     import re
 
@@ -310,10 +347,24 @@ def mosquitto_config(directory: Path, site: str, port: int, bind: str, inflight:
             )
         wanted[device] = password or None
     files, passwords = write_mosquitto_config(
-        directory, site=site, port=port, bind=bind, inflight=inflight, expiry_days=expiry_days, devices=wanted
-    )
+        directory, site=site, port=port, bind=bind, inflight=inflight, expiry_days=expiry_days,
+        devices=wanted, tls_port=tls_port if tls else None, tls_hosts=tls_hosts,
+    )  # fmt: skip
     click.echo(f"wrote {files.conf}, {files.acl}, {files.passwd}")
     click.echo(f"run: mosquitto -c {files.conf}")
+    if tls:
+        from cryptography import x509
+
+        cert = x509.load_pem_x509_certificate(files.server_cert.read_bytes())
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        hosts = ", ".join(str(getattr(n, "value", n)) for n in names)
+        click.echo(f"TLS listener {bind}:{tls_port}, certificate for: {hosts}")
+        click.echo(f"CA for the devices: {files.ca_der} (DER; PEM: {files.ca_cert})")
+        click.echo(
+            'copy it to each device (mpremote fs cp ... :ca.der), set "broker_ca": "ca.der" and '
+            '"broker_port": ' + str(tls_port) + " in its device.json; its broker_host must be one of "
+            "the names above (--tls-host adds one)"
+        )
     for user, password in passwords.items():
         click.echo(f"{user}\t{password}")
 

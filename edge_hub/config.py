@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     broker: str = Field("auto", pattern="^(auto|mosquitto|amqtt)$", description="Embedded broker kind")
     broker_bind: str = Field("127.0.0.1", description="Address the embedded broker listens on")
     broker_port: int = Field(0, ge=0, le=65535, description="Embedded broker port (0 = any free port)")
+    broker_tls_port: int | None = Field(
+        None, ge=0, le=65535,
+        description="Embedded broker: also a TLS listener on this port (8883 usually; 0 = any free port), "
+        "with a CA and server certificate made in the data folder (devices name the CA as broker_ca)",
+    )  # fmt: skip
     listen: str = Field("127.0.0.1:8080", description="HOST:PORT of the web page and API")
     batch_size: int = Field(500, ge=1, le=10000, description="Commit after this many messages ...")
     batch_ms: int = Field(50, ge=1, le=3_600_000, description="... or T ms after the first")

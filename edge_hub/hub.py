@@ -75,6 +75,7 @@ class Hub:
                 kind=s.broker,
                 bind=s.broker_bind,
                 port=s.broker_port,
+                tls_port=s.broker_tls_port,
                 inflight=max(s.broker_inflight, s.batch_size) if s.broker_inflight else 0,
                 expiry_days=s.session_expiry_days,
             )
@@ -136,13 +137,13 @@ class Hub:
         """Serve the API and page until interrupted, then stop everything."""
         assert self.runtime is not None
         host, port = self.settings.listen_host_port
-        config = uvicorn.Config(
-            create_app(self.runtime), host=host, port=port, log_level="warning", access_log=False
-        )
         # uvicorn re-raises SIGTERM after its graceful shutdown; with the default action that
         # would kill the process before the broker and ingest are stopped below.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
-        try:
+        try:  # a Ctrl-C while the app is still being built stops everything in order too
+            config = uvicorn.Config(
+                create_app(self.runtime), host=host, port=port, log_level="warning", access_log=False
+            )
             uvicorn.Server(config).run()
         finally:
             self.stop()

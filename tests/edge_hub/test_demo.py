@@ -71,6 +71,98 @@ def test_the_demo_office_shows_presses_and_emotion_visits(tmp_path):
     assert not leftovers.strip(), f"the emotion monitor outlived the demo: {leftovers}"
 
 
+CONSOLES = ("btn-01", "btn-02")
+PRESSES = "SELECT count(*) FROM events WHERE type = 'press'"
+
+
+class DemoRun:
+    """One start of `edge-hub demo` (two consoles, no camera) on a data folder, stopped as Ctrl-C does."""
+
+    def __init__(self, tmp_path, data, name: str) -> None:
+        self.data = data
+        self.db = data / "hub.db"
+        self.log = tmp_path / f"{name}.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "edge_hub.cli", "demo", "--data-dir", str(data), "--no-camera",
+                 "--listen", f"127.0.0.1:{free_port()}", "--devices", "2", "--rate", "120"],
+                stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+            )  # fmt: skip
+
+    def tail(self) -> str:
+        text = self.log.read_text(errors="replace")[-3000:]
+        for device in CONSOLES:
+            device_log = self.data / "consoles" / device / "device.log"
+            if device_log.exists():
+                text += f"\n--- {device} ---\n" + device_log.read_text(errors="replace")[-1500:]
+        return text
+
+    def wait(self, predicate, timeout: float, what: str):
+        def alive_and(predicate=predicate):
+            assert self.proc.poll() is None, f"the demo exited with {self.proc.returncode}:\n{self.tail()}"
+            return predicate()
+
+        try:
+            return wait_until(alive_and, timeout, what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.tail()}") from None
+
+    def booted(self, after: dict[str, int], start: int) -> dict[str, tuple[int, int]]:
+        """(boot, safe_mode) of every console, once each is online with a boot above ``after``."""
+        sql = "SELECT device, boot, state, json_extract(status, '$.safe_mode') FROM devices WHERE kind = ?"
+
+        def statuses():
+            rows = db_rows(self.db, sql, ("button",)) if self.db.exists() else []
+            now = {device: (boot, safe) for device, boot, state, safe in rows if state == "online"}
+            return now if all(d in now and now[d][0] > after[d] for d in CONSOLES) else None
+
+        return self.wait(statuses, 60, f"the consoles to boot (start {start})")
+
+    def presses(self) -> int:
+        return db_rows(self.db, PRESSES)[0][0]
+
+    def wait_presses(self, more_than: int) -> None:
+        self.wait(lambda: self.presses() > more_than, 30, f"more than {more_than} presses")
+
+    def stop(self) -> str:
+        """SIGINT (as Ctrl-C); returns everything it printed."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return self.log.read_text(errors="replace")
+
+
+def test_the_demo_survives_being_stopped_again_and_again(tmp_path):
+    """Someone trying the demo stops it with Ctrl-C within seconds, five times on the same data
+    folder. A stop is a power-off for the consoles, never a crash: on the sixth start no
+    console is in safe mode and presses still arrive. Each stop prints the delivery figures."""
+    data = tmp_path / "demo"
+    boots = dict.fromkeys(CONSOLES, 0)
+    for start in range(1, 7):
+        run = DemoRun(tmp_path, data, f"demo-{start}")
+        try:
+            # the firmware is up (a new boot online): stopping now is what a quick Ctrl-C does
+            status = run.booted(boots, start)
+            boots = {d: status[d][0] for d in CONSOLES}
+            if start % 2 == 0:  # else stopped at once, maybe before the page is up: that stops cleanly too
+                run.wait(lambda: "Ctrl-C stops" in run.log.read_text(), 30, "the banner")  # noqa: B023
+            if start == 6:
+                in_safe_mode = [d for d in CONSOLES if status[d][1]]
+                assert not in_safe_mode, f"after five quick stops {in_safe_mode} started in safe mode"
+                run.wait_presses(run.presses())
+        finally:
+            said = run.stop()
+        assert run.proc.returncode == 0, said[-3000:]
+        figures = re.search(r"made (\d+) press(?:es)? on 2 consoles: (\d+) delivered to the hub", said)
+        assert figures and int(figures.group(2)) <= int(figures.group(1)), said[-3000:]
+        assert "console restarts: 0" in said, (
+            f"a stop is not a crash, and nothing else restarted:\n{said[-3000:]}"
+        )
+
+
 def sign_in_with_the_printed_credentials(banner: str, data) -> None:
     """What a new user does: open the printed URL, sign in with the printed name and password
     (the form and its CSRF cookie, as a browser would), and see the office's numbers."""
