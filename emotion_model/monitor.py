@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import platform
+import secrets
 import sqlite3
 import threading
 import time
@@ -192,6 +193,16 @@ class Outbox:
             (key, value),
         )
 
+    def incarnation(self) -> int:
+        """A random nonzero 32-bit id drawn when this state folder was made, kept with the boot
+        counter: a deleted folder restarts the counter, and the new id keeps the hub's key
+        (device, inc, boot, seq) from repeating (see mqtt_schemas/README.md)."""
+        inc = self._meta("inc")
+        if not inc:
+            inc = secrets.randbits(32) or 1
+            self._set_meta("inc", inc)
+        return inc
+
     def bump_boot(self) -> int:
         """The boot counter, bumped and persisted: call once per start."""
         boot = self._meta("boot") + 1
@@ -287,6 +298,7 @@ class MonitorDevice:
         self.window = int(window)
         self.keepalive = keepalive
         self.outbox = Outbox(state_dir, max_outbox)
+        self.inc = self.outbox.incarnation()
         self.boot = self.outbox.bump_boot()
         self.seq = 0
         self.start_mono = time.monotonic()
@@ -386,7 +398,10 @@ class MonitorDevice:
         """Give an event (without identity) its ``boot``/``seq``, store it in the outbox, send it."""
         with self._lock:
             self.seq += 1
-            full = {"v": 1, "type": body["type"], "device": self.device, "boot": self.boot, "seq": self.seq}
+            full = {
+                "v": 1, "type": body["type"], "device": self.device, "inc": self.inc, "boot": self.boot,
+                "seq": self.seq,
+            }  # fmt: skip
             full.update({k: v for k, v in body.items() if k not in full})
             self.outbox.add(self.boot, self.seq, orjson.dumps(full))
             key = (self.boot, self.seq)
@@ -439,6 +454,8 @@ class MonitorDevice:
             boot, seqs = int(ack["boot"]), [int(s) for s in ack["seqs"]]
             if ack.get("device") != self.device:
                 raise ValueError(f"ack names device {ack.get('device')!r}")
+            if int(ack.get("inc", 0)) != self.inc:  # queued for an earlier state folder
+                raise ValueError(f"ack names incarnation {ack.get('inc', 0)}, not {self.inc}")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             _LOGGER.warning("ignored a bad ack on %s: %s", msg.topic, exc)
             return
@@ -478,8 +495,8 @@ class MonitorDevice:
             outbox, drops = self.outbox.count(), self.outbox.drops
         body: dict[str, Any] = {
             "v": 1, "device": self.device, "state": "online", "kind": "camera", "fw": FIRMWARE,
-            "hw": HARDWARE, "boot": self.boot, "up": self.uptime_ms(), "ts": epoch_ms(), "outbox": outbox,
-            "drops": drops,
+            "hw": HARDWARE, "inc": self.inc, "boot": self.boot, "up": self.uptime_ms(), "ts": epoch_ms(),
+            "outbox": outbox, "drops": drops,
         }  # fmt: skip
         camera = self.camera()
         if camera is not None:

@@ -348,7 +348,7 @@ def test_at_most_window_events_in_flight(tmp_path, broker, bus):
         time.sleep(0.5)
         assert [e["seq"] for e in bus.of("event")] == [1, 2, 3, 4, 5]  # no hub, no ack: no more
         # an ack (sent here as the hub sends it) frees room for three more
-        ack = {"v": 1, "device": CAM, "boot": device.boot, "seqs": [1, 2, 3]}
+        ack = {"v": 1, "device": CAM, "inc": device.inc, "boot": device.boot, "seqs": [1, 2, 3]}
         bus.client.publish(f"otk/v1/{SITE}/{CAM}/ack", orjson.dumps(ack), qos=1)
         wait_until(lambda: len(bus.of("event")) >= 8, 5, "three more events")
         time.sleep(0.3)
@@ -556,3 +556,15 @@ def test_classify_command(tmp_path):
     assert b"cannot read image" in missing.stderr and "не удалось".encode() in missing.stderr
     (tmp_path / "junk.png").write_bytes(b"not an image")
     assert run_cli("classify", str(tmp_path / "junk.png"), cwd=tmp_path).returncode == 2
+
+
+def test_a_new_state_folder_is_a_new_incarnation(tmp_path):
+    from emotion_model.monitor import Outbox
+
+    first = Outbox(tmp_path / "a")
+    inc = first.incarnation()
+    assert inc == first.incarnation() == Outbox(tmp_path / "a").incarnation(), "kept with the counter"
+    assert 1 <= inc < 2**32
+    # the folder deleted (a reinstall): the boot counter starts again, the incarnation does not repeat
+    others = {Outbox(tmp_path / f"b{i}").incarnation() for i in range(5)}
+    assert inc not in others and len(others) == 5
