@@ -1,9 +1,13 @@
 # Debounced rating buttons: interrupt + asyncio.
 #
 # Each button is wired to ground with the internal pull-up (pressed = 0). The interrupt
-# handler only notes the time of the first edge and wakes the task (allowed in an ISR);
-# the task confirms the level after debounce_ms, so contact bounce yields one press, and
-# waits for a stable release before the same button can press again.
+# handler (both edges) only notes times and wakes the task (allowed in an ISR): the first
+# falling edge, and the last rising edge after it. The task confirms the level after
+# debounce_ms, so contact bounce yields one press, and waits for a stable release before the
+# same button can press again. When the task runs late (the loop was blocked by a flash
+# compaction, an NTP request, a TLS handshake) and the button is already released, the edge
+# times still tell a press (low for debounce_ms or more) from a bounce: a short press is never
+# lost to a busy loop.
 # The lockout rule (HappyOrNot's "misuse" handling): a press closer than lockout_ms to the
 # previous one is still reported, flagged repeat=True, so the hub can show it and leave it out.
 import sys
@@ -41,17 +45,22 @@ class Buttons:
         self.lockout_ms = lockout_ms
         self._flag = _Flag() if _Flag is not None else _EventFlag()
         self._edge = [None] * len(pins)  # ticks of the first falling edge not yet handled
+        self._rise = [None] * len(pins)  # ticks of the last rising edge after it
         self._down = [False] * len(pins)
         self._last_press_up = None
         self.presses = 0
         self.repeats = 0
         for i, pin in enumerate(pins):
-            pin.irq(self._isr(i), pin.IRQ_FALLING)
+            pin.irq(self._isr(i), pin.IRQ_FALLING | pin.IRQ_RISING)
 
     def _isr(self, index):
         def handler(pin):
-            if self._edge[index] is None:
-                self._edge[index] = ticks_ms()
+            t = ticks_ms()
+            if pin.value() == 0:
+                if self._edge[index] is None:
+                    self._edge[index] = t
+            elif self._edge[index] is not None:
+                self._rise[index] = t
             self._flag.set()
 
         return handler
@@ -62,11 +71,15 @@ class Buttons:
             await sleep_ms(self.debounce_ms)
             for i, pin in enumerate(self.pins):
                 edge = self._edge[i]
-                if edge is None:
-                    continue
-                self._edge[i] = None
-                if self._down[i] or pin.value() != 0:
-                    continue  # a bounce, or the button is still held from before
+                if edge is None or self._down[i]:
+                    continue  # nothing new, or the button is still held from before
+                if pin.value() != 0:  # released by now
+                    rise = self._rise[i]
+                    self._edge[i] = self._rise[i] = None
+                    if rise is not None and ticks_diff(rise, edge) >= self.debounce_ms:
+                        self._press(i, uptime_at(edge))  # low long enough, seen late: a press
+                    continue  # else a bounce
+                self._edge[i] = self._rise[i] = None
                 self._down[i] = True
                 self._press(i, uptime_at(edge))
                 asyncio.create_task(self._await_release(i))
@@ -95,6 +108,7 @@ class Buttons:
             await sleep_ms(self.poll_ms)
         self._down[index] = False
         self._edge[index] = None
+        self._rise[index] = None
 
     def _press(self, index, up):
         last = self._last_press_up

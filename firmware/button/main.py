@@ -2,15 +2,6 @@
 # `micropython main.py DATA_DIR`, DATA_DIR holding device.json).
 import machine
 
-from otk import wake
-from otk.pinmaps import PINMAPS, board_name
-
-# First thing after a reset, before the slow imports: which button woke a sleeping console
-# (a short press may already be over by the time the app starts).
-PINS = PINMAPS[board_name()]
-BUTTONS = [machine.Pin(p, machine.Pin.IN, machine.Pin.PULL_UP) for p in PINS["buttons"]]
-WOKE = wake.reason(PINS["buttons"], BUTTONS, PINS.get("wake_status"))
-
 
 def battery_adc(pin):
     """The battery ADC with its attenuation set explicitly (the esp32 port's read_uv() is then
@@ -24,6 +15,15 @@ def battery_adc(pin):
 
 
 def main():
+    from otk import wake
+    from otk.pinmaps import PINMAPS, board_name
+
+    # First thing after a reset, before the slow imports: which button woke a sleeping console
+    # (a short press may already be over by the time the app starts).
+    pins = PINMAPS[board_name()]
+    all_buttons = [machine.Pin(p, machine.Pin.IN, machine.Pin.PULL_UP) for p in pins["buttons"]]
+    woke = wake.reason(pins["buttons"], all_buttons, pins.get("wake_status"))
+
     from console import Console
     from otk.compat import asyncio
     from otk.device import Device, data_dir_from_argv
@@ -31,14 +31,14 @@ def main():
 
     async def start():
         # everything is built inside the event loop: pin interrupts may start tasks
-        device = Device("button", data_dir_from_argv(), battery_adc=battery_adc(PINS.get("vbat")), woke=WOKE)
+        device = Device("button", data_dir_from_argv(), battery_adc=battery_adc(pins.get("vbat")), woke=woke)
         count = len(device.config["buttons"])
-        buttons = BUTTONS[:count]
+        buttons = all_buttons[:count]
         device.wake_pins = buttons
         if device.safe_mode:  # the app may be what crashes: only the runtime's press recorder
             await device.run(safe_app=lambda: record_presses(device, buttons))
             return
-        leds = [machine.Pin(p, machine.Pin.OUT, value=0) for p in PINS["leds"][:count]]
+        leds = [machine.Pin(p, machine.Pin.OUT, value=0) for p in pins["leds"][:count]]
         console = Console(device, buttons, leds)
         await device.run(console.run)
 

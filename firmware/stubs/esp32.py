@@ -14,8 +14,9 @@ _ext1_pins = ()
 _ext1_level = None
 _gpio_pins = ()
 _KIND = os.getenv("OTK_ESP32_WAKE") or "ext1"
-#: GPIOs a C3 can wake from deep sleep with (the RTC GPIOs)
-C3_WAKE_GPIOS = (0, 1, 2, 3, 4, 5)
+#: GPIOs a C3 can wake from deep sleep with (the RTC GPIOs); OTK_ESP32_WAKE_GPIOS="0,1,2"
+#: narrows them, to try a pin map the chip refuses
+C3_WAKE_GPIOS = tuple(int(x) for x in (os.getenv("OTK_ESP32_WAKE_GPIOS") or "0,1,2,3,4,5").split(","))
 
 
 def _ids(pins):

@@ -136,7 +136,9 @@ class Tap:
         self.client.disconnect()
 
 
-def faulty_console(directory: Path, fault: str, before: str = "asyncio.create_task(self.thank_you(index))") -> Path:
+def faulty_console(
+    directory: Path, fault: str, before: str = "asyncio.create_task(self.thank_you(index))"
+) -> Path:
     """A copy of firmware/button whose console.py has ``fault`` (Python lines, indented for
     Console._on_press) inserted before ``before``: a bug in the app, for the runtime to survive.
     Give the folder as ``app`` to Console.start."""

@@ -68,3 +68,37 @@ def test_presses_inside_the_lockout_are_flagged_as_repeats(tmp_path):
 
 def test_a_glitch_shorter_than_the_debounce_is_not_a_press(tmp_path):
     assert run(tmp_path, "100 3 0\n110 3 1\n") == []
+
+
+LATE = """
+import asyncio, json, machine, time
+from buttons import Buttons
+presses = []
+async def main():
+    pins = [machine.Pin(i, machine.Pin.IN, machine.Pin.PULL_UP) for i in (1, 2)]
+    b = Buttons(pins, lambda i, up, rep: presses.append((i, up, rep)), lockout_ms=0)
+    asyncio.create_task(b.run())
+    await asyncio.sleep(0.2)
+    # the loop is blocked (a flash compaction, an NTP request) while a visitor presses and
+    # releases: on a board the pin interrupts still run, here they are delivered in the block
+    time.sleep_ms(20)
+    pins[0]._set(0)
+    time.sleep_ms(HELD)
+    pins[0]._set(1)
+    time.sleep_ms(300)  # the loop comes back long after the release
+    await asyncio.sleep(0.3)
+    print(json.dumps(presses))
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(("held", "pressed"), [(120, True), (10, False)])
+def test_a_press_released_while_the_loop_was_blocked_is_not_lost(held, pressed):
+    result = run_micropython(LATE.replace("HELD", str(held)))
+    assert result.returncode == 0, result.stderr
+    presses = json.loads(result.stdout)
+    if pressed:
+        assert [(i, rep) for i, _, rep in presses] == [(1, False)], "low for 120 ms: a press"
+        assert 200 <= presses[0][1] <= 400, "timed at its first edge"
+    else:
+        assert presses == [], "low for 10 ms: a bounce, even seen late"

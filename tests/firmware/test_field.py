@@ -68,7 +68,14 @@ def test_a_wiped_flash_under_the_same_id_loses_no_press(hub, console):
     rows = db_rows(db, "SELECT inc, boot, seq, json_extract(payload, '$.button') FROM events ORDER BY id")
     first, second = {r[0] for r in rows[:3]}, {r[0] for r in rows[3:]}
     assert len(first) == len(second) == 1 and first != second
-    assert [(b, s, btn) for _, b, s, btn in rows] == [(1, 1, 1), (1, 2, 2), (1, 3, 3), (1, 1, 4), (1, 2, 5), (1, 3, 1)]
+    assert [(b, s, btn) for _, b, s, btn in rows] == [
+        (1, 1, 1),
+        (1, 2, 2),
+        (1, 3, 3),
+        (1, 1, 4),
+        (1, 2, 5),
+        (1, 3, 1),
+    ]
     time.sleep(1.5)
     assert latest_status(db)["outbox"] == 0, "the hub's acks reached the new incarnation"
 
@@ -109,7 +116,9 @@ def test_a_task_that_dies_is_reported_recorded_and_resets_the_console(hub, broke
     device.restart(HARD_RESET, app=app)  # machine.reset() on the esp32 port
     wait_until(_online(db, 2), 20, "the next boot")
     status = latest_status(db)
-    assert status["crash_boots"] == 1 and "ValueError" in status["last_crash"] and "app" in status["last_crash"]
+    assert (
+        status["crash_boots"] == 1 and "ValueError" in status["last_crash"] and "app" in status["last_crash"]
+    )
     wait_until(lambda: len(events(db)) == 2, 20, "both presses, the fatal one too: it was recorded first")
     tap.close()
 
@@ -139,7 +148,9 @@ def test_three_crashes_enter_safe_mode_which_records_presses_and_ends_by_itself(
 
 
 def test_a_hung_loop_is_reset_by_the_watchdog(hub, console, tmp_path):
-    app = faulty_console(tmp_path / "hang", "        if index == 3:\n            while True:\n                pass")
+    app = faulty_console(
+        tmp_path / "hang", "        if index == 3:\n            while True:\n                pass"
+    )
     device = console(lockout_ms=0, wdt_s=2)
     db = hub.settings.db_path
     device.start(app=app)
@@ -181,7 +192,12 @@ def test_update_is_refused_as_unsupported_and_a_bad_identify_does_not_stick(hub,
     device = console(lockout_ms=0).start()
     db = hub.settings.db_path
     wait_until(_online(db), 20, "online")
-    update = {"v": 1, "id": "upd-1", "cmd": "update", "args": {"url": "http://hub/fw.bin", "sha256": "0" * 64}}
+    update = {
+        "v": 1,
+        "id": "upd-1",
+        "cmd": "update",
+        "args": {"url": "http://hub/fw.bin", "sha256": "0" * 64},
+    }
     _command(broker, "cmd-u", update)
     wait_until(lambda: latest_status(db).get("last_cmd") == "upd-1", 20, "the update command reported")
     assert "unsupported" in latest_status(db)["last_cmd_error"]
@@ -208,6 +224,22 @@ def test_an_esp32_c3_sleeps_on_gpio_wake(hub, console):
     wait_until(lambda: device.sleeps(), 20, f"deep sleep; log:\n{device.log()}")
     assert device.sleeps()[0][1] == "1,2,3,4,5", "every button armed through esp32.wake_on_gpio"
     assert len(events(hub.settings.db_path)) == 1
+
+
+def test_a_deep_sleep_the_chip_refuses_leaves_the_console_connected_and_pressing(hub, console):
+    # the C3 checks its wake pins only in machine.deepsleep(), after the console has said
+    # "asleep" and left the broker: it must come back, say why, and go on sending presses
+    device = console(lockout_ms=0, sleep_after_s=1)
+    device.start({"OTK_ESP32_WAKE": "gpio", "OTK_ESP32_WAKE_GPIOS": "0,1,2"})
+    db = hub.settings.db_path
+    device.press(1)
+    wait_until(
+        lambda: "no_sleep" in latest_status(db), 20, f"the refusal in the status; log:\n{device.log()}"
+    )
+    assert "wake-up pin not supported" in latest_status(db)["no_sleep"]
+    assert latest_status(db)["state"] == "online" and device.proc.poll() is None
+    device.press(4)
+    wait_until(lambda: len(events(db)) == 2, 20, f"a press after the refused sleep; log:\n{device.log()}")
 
 
 def test_a_board_without_a_button_wake_stays_awake_and_says_why(hub, console):
@@ -259,7 +291,9 @@ def test_a_full_flash_never_loses_a_press_or_ends_the_console(hub, console, tmp_
     keep = tmp_path / "device.json"
     keep.write_bytes((device.flash / "device.json").read_bytes())
     # a real file system that fills: a 64 KiB tmpfs as the console's flash (needs root, as CI has)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(device.flash)], check=False).returncode:
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(device.flash)], check=False
+    ).returncode:
         pytest.skip("cannot mount a tmpfs here (not root)")
     try:
         (device.flash / "device.json").write_bytes(keep.read_bytes())
@@ -301,12 +335,18 @@ def test_a_console_over_tls_to_a_hub_whose_broker_has_the_tls_listener(tmp_path)
     ))  # fmt: skip
     hub.start()
     device = Console(
-        tmp_path / "console", broker, lockout_ms=0, broker_port=broker.tls_port, broker_ca=str(broker.files.ca_der)
+        tmp_path / "console",
+        broker,
+        lockout_ms=0,
+        broker_port=broker.tls_port,
+        broker_ca=str(broker.files.ca_der),
     )
     try:
         device.start()
         device.press(3)
-        wait_until(lambda: len(events(hub.settings.db_path)) == 1, 30, f"the press over TLS; log:\n{device.log()}")
+        wait_until(
+            lambda: len(events(hub.settings.db_path)) == 1, 30, f"the press over TLS; log:\n{device.log()}"
+        )
         # its device.json names only the TLS port: nothing but TLS could have carried it
     finally:
         device.stop()

@@ -91,7 +91,10 @@ def test_crash_boots_count_consecutive_crashed_boots_and_a_clean_boot_ends_the_s
     assert [boot(True) for _ in range(3)] == [[1, 1], [2, 2], [3, 3]]  # safe mode at 3
     assert boot(False) == [4, 0]  # a power cut, a planned reset, a wake: the streak is over
     assert boot(True) == [5, 1]
-    ok = "from otk.identity import Identity\ni = Identity('ident', 'd', crashed=True)\ni.mark_boot_ok()\nprint(1)"
+    ok = (
+        "from otk.identity import Identity\ni = Identity('ident', 'd', crashed=True)\n"
+        "i.mark_boot_ok()\nprint(1)"
+    )
     upy(ok, tmp_path)  # up long enough (boot_ok_s): the streak ends without a new boot
     assert upy(BOOT, tmp_path)[0][4] == 0
 
@@ -103,7 +106,7 @@ def test_a_new_identity_draws_a_random_incarnation_that_a_wiped_flash_never_repe
     first = upy(INC, tmp_path)[0]
     assert upy(INC, tmp_path)[0] == [first[0], 2], "the incarnation stays for the device's life"
     incs = {first[0]}
-    for n in range(5):  # esptool erase_flash: the identity files are gone, the counter restarts
+    for _ in range(5):  # esptool erase_flash: the identity files are gone, the counter restarts
         for slot in tmp_path.glob("ident.*"):
             slot.unlink()
         inc, boot = upy(INC, tmp_path)[0]
@@ -124,7 +127,9 @@ def test_slots_of_older_firmware_keep_their_counter_under_incarnation_0(tmp_path
         (tmp_path / name).write_bytes(head + struct.pack("<I", binascii.crc32(head)))
     assert upy(INC, tmp_path)[0] == [0, 42]
     assert upy(INC, tmp_path)[0] == [0, 43], "written back in the new format, still inc 0"
-    assert (tmp_path / "ident.a").read_bytes()[:4] == b"OTK2" or (tmp_path / "ident.b").read_bytes()[:4] == b"OTK2"
+    assert (tmp_path / "ident.a").read_bytes()[:4] == b"OTK2" or (tmp_path / "ident.b").read_bytes()[
+        :4
+    ] == b"OTK2"
 
 
 @pytest.mark.parametrize(
@@ -150,7 +155,9 @@ def test_what_counts_as_a_crash(tmp_path, cause, note, platform, crashed):
         "c = crash.reset_cause()\n"
         f"print(json.dumps([c, crash.of_previous_boot(c, crash.take_last_exit('.'), {platform!r})]))"
     )
-    result = run_micropython("import json, os\n" + code + "\n", cwd=tmp_path, env={"OTK_RESET_CAUSE": str(cause)})
+    result = run_micropython(
+        "import json, os\n" + code + "\n", cwd=tmp_path, env={"OTK_RESET_CAUSE": str(cause)}
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])[1] == crashed
     assert not (tmp_path / "last_exit").exists(), "the note is read once"
@@ -317,7 +324,8 @@ def test_a_config_the_flash_refuses_is_still_applied_and_counted(tmp_path):
     provision(tmp_path)
     (tmp_path / "config.json.tmp").mkdir()  # the save cannot open its tmp file: OSError
     code = LOAD + (
-        "print(json.dumps(c.apply_remote(json.dumps({'v': 1, 'device': 'desk-01', 'rev': 2, 'brightness': 7}))))\n"
+        "cfg = {'v': 1, 'device': 'desk-01', 'rev': 2, 'brightness': 7}\n"
+        "print(json.dumps(c.apply_remote(json.dumps(cfg))))\n"
         "print(json.dumps([c['brightness'], c.save_errors]))"
     )
     result = run_micropython("import json, os\n" + code + "\n", cwd=tmp_path)

@@ -75,5 +75,5 @@ def start_micropython(
         stderr=subprocess.STDOUT,
         cwd=cwd,
         env={**os.environ, "MICROPYPATH": micropython_path(*extra_path), **(env or {})},
-        preexec_fn=die_with_parent,  # noqa: PLW1509
+        preexec_fn=die_with_parent,
     )

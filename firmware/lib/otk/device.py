@@ -51,10 +51,11 @@ class Device:
         self.reset_cause = crash.reset_cause()
         # did the previous boot crash? (never for a power cut: see otk/crash.py)
         self.last_crash = crash.of_previous_boot(self.reset_cause, crash.take_last_exit(data_dir))
+        # the identity first: the crash streak is on flash before anything else can fail
+        self.identity = Identity(data_dir + "/identity", self.id, crashed=bool(self.last_crash))
         self.outbox = Outbox(data_dir + "/outbox.log", max_events=cfg["outbox_max"])
         # the outbox's newest boot is a floor for the boot counter, should its files be lost
-        floor = max([e[0] for e in self.outbox._idx] or [0])
-        self.identity = Identity(data_dir + "/identity", self.id, floor=floor, crashed=bool(self.last_crash))
+        self.identity.raise_floor(max([e[0] for e in self.outbox._idx] or [0]))
         self.crash_boots = self.identity.crash_boots
         self.safe_mode = self.crash_boots >= cfg["safe_mode_after"]
         self.battery_adc = battery_adc
@@ -126,6 +127,7 @@ class Device:
             body["ts"] = ts - (clock.uptime_ms() - body["up"])
         payload = json.dumps(body).encode()
         try:
+            self._flush_ram()
             self.outbox.add(boot, seq, payload)
         except OSError as e:  # a full or failing flash
             self.flash_errors += 1
@@ -137,6 +139,20 @@ class Device:
         self._active = ticks_ms()
         self._kick.set()
         return seq
+
+    def _flush_ram(self):
+        """Move the events kept in RAM to the flash outbox (raises OSError while it refuses)."""
+        while self._ram:
+            boot, seq, payload = self._ram[0]
+            self.outbox.add(boot, seq, payload)
+            self._ram.pop(0)
+
+    def _before_reset(self):
+        """A planned reset or a crash: the events kept in RAM go to flash if it takes them."""
+        try:
+            self._flush_ram()
+        except OSError:
+            pass
 
     def _stamp(self, payload):
         if isinstance(payload, (bytes, bytearray)):
@@ -157,6 +173,7 @@ class Device:
     async def _sender(self):
         while True:
             await self.mqtt.wait_connected()
+            self._kick.clear()  # a press recorded while publishing kicks the next round
             now = ticks_ms()
             pending = self.pending()
             if len(self._sent_at) > 2 * self.send_window:  # forget events that left otherwise
@@ -168,7 +185,6 @@ class Device:
                 if sent is None or sent[0] is None or ticks_diff(now, sent[0]) >= self.resend_ms:
                     self._sent_at[(boot, seq)] = [ticks_ms(), _inc_of(payload)]
                     await self.mqtt.publish(self.topic + "event", self._stamp(payload), 1)
-            self._kick.clear()
             try:
                 await asyncio.wait_for(self._kick.wait(), self.resend_ms / 1000)
             except asyncio.TimeoutError:
@@ -194,6 +210,7 @@ class Device:
                     self.flash_errors += self.config.save_errors
                     self.config.save_errors = 0
                 if self.safe_mode:  # a new config is a way out of safe mode
+                    self._before_reset()
                     crash.planned_reset(self.data_dir, "config")
                 if self.on_config is not None:
                     self.on_config()
@@ -244,6 +261,7 @@ class Device:
             await asyncio.wait_for(self.publish_status(), 5)
         except asyncio.TimeoutError:
             pass
+        self._before_reset()
         crash.planned_reset(self.data_dir, "reboot command")
 
     def _on_connect(self):
@@ -348,18 +366,24 @@ class Device:
 
     # --- deep sleep (battery builds) --------------------------------------------------------
 
+    def _may_sleep(self):
+        """Idle long enough since the last press (never sooner than the lockout: a press after a
+        wake is a new visitor), nothing held down or blinking, no event only in RAM."""
+        cfg = self.config
+        idle_ms = max(cfg["sleep_after_s"] * 1000, cfg["lockout_ms"])
+        if ticks_diff(ticks_ms(), self._active) < idle_ms or (self.busy is not None and self.busy()):
+            return False
+        return not self._ram  # RAM does not survive deep sleep: stay awake until flash takes them
+
     async def _sleeper(self):
         """Deep sleep once idle with everything acked, or once the hub stays out of reach."""
         cfg = self.config
         started = ticks_ms()
         while True:
             await sleep_ms(200)
-            now = ticks_ms()
-            # never sooner than the lockout after a press: a press after a wake is a new visitor
-            idle_ms = max(cfg["sleep_after_s"] * 1000, cfg["lockout_ms"])
-            if ticks_diff(now, self._active) < idle_ms or (self.busy is not None and self.busy()):
+            if not self._may_sleep():
                 continue
-            awake_too_long = ticks_diff(now, started) >= cfg["awake_max_s"] * 1000
+            awake_too_long = ticks_diff(ticks_ms(), started) >= cfg["awake_max_s"] * 1000
             if self._clock_pending and not awake_too_long and (epoch_ms() is None or self.reset_cause != "deepsleep"):
                 continue  # after a power-on (or with a clock never set) NTP gets its first try first
             if self.depth == 0 and self.mqtt.connected:
@@ -368,19 +392,26 @@ class Device:
                 seconds = cfg["sleep_retry_s"] if self.depth else cfg["sleep_wake_s"]
             else:
                 continue
-            if not await self.deep_sleep(seconds):
+            why = await self.deep_sleep(seconds)
+            if why:
                 # this board cannot wake on its buttons: stay awake like a mains console, and
                 # say why in the status
+                self.no_sleep = why
+                print(why)
                 asyncio.create_task(self.publish_status())
                 return
 
     async def deep_sleep(self, seconds):
-        """Say so on the status topic, leave the broker cleanly (no will), sleep. False if no wake."""
+        """Say so on the status topic, leave the broker cleanly (no will), sleep.
+
+        Returns only when it did not sleep: None when a press came during the hand-off (the
+        device goes on, connected again), else why this board cannot sleep.
+        """
         why = wake.arm(self.wake_pins)
         if why:
-            self.no_sleep = why
-            print(why)
-            return False
+            return why
+        depth = self.depth
+        disconnected = False
         if self.mqtt.connected:
             status = self.status()
             status["state"] = "asleep"
@@ -393,11 +424,26 @@ class Device:
                 await asyncio.wait_for(self.mqtt.disconnect(), 3)
             except asyncio.TimeoutError:
                 pass
+            disconnected = True
             await sleep_ms(100)  # let the radio send the last segments before it powers down
-        why = wake.sleep(seconds * 1000)  # returns only when the port refused to sleep
-        self.no_sleep = why
-        print(why)
-        return False
+        if self._may_sleep() and self.depth == depth:
+            why = wake.sleep(seconds * 1000)  # returns only when the port refused to sleep
+        else:
+            why = None  # a press during the hand-off: stay awake, send it
+        if disconnected:
+            await self._reconnect()
+        return why
+
+    async def _reconnect(self):
+        """Start the MQTT client again after disconnect() (a sleep that did not happen)."""
+        m = self.mqtt
+        old = m._task
+        for _ in range(50):  # the old supervisor ends once disconnect() has closed the link
+            if old is None or old.done():
+                break
+            await sleep_ms(100)
+        m._stop = False
+        m._task = self._start("mqtt", m.run())
 
     # --- running -----------------------------------------------------------------------------
 
@@ -440,8 +486,11 @@ class Device:
         seconds = self.config["wdt_s"]
         if not seconds or not hasattr(machine, "WDT"):
             return None
+        ms = seconds * 1000
+        if sys.platform == "rp2":
+            ms = min(ms, 8388)  # the RP2040 watchdog's longest timeout
         try:
-            return machine.WDT(timeout=seconds * 1000)
+            return machine.WDT(timeout=ms)
         except (ValueError, OSError) as e:
             print("no watchdog:", e)
             return None
@@ -463,6 +512,7 @@ class Device:
                 if up >= cfg["safe_mode_s"] * 1000:
                     print("leaving safe mode after %d s" % cfg["safe_mode_s"])
                     self.identity.mark_boot_ok()
+                    self._before_reset()
                     crash.planned_reset(self.data_dir, "safe mode over")
             elif self.crash_boots and up >= cfg["boot_ok_s"] * 1000:
                 self.identity.mark_boot_ok()  # up long enough: the crash streak is over
@@ -480,6 +530,7 @@ class Device:
                 await asyncio.wait_for(self.publish_status(), 5)
             except Exception:  # a broken runtime must still reach the reset
                 pass
+        self._before_reset()
         crash.write_last_exit(self.data_dir, "crash: " + self._died)
         machine.reset()
 

@@ -126,12 +126,21 @@ class Identity:
         self.boot = max(boot, floor + 1, 1)
         self._seq = 0
         self.flash_errors = 0
+        self._flash_inc = self.inc  # the incarnation on flash (this boot may run under another)
         if not self._save():
             # the new boot number is not on flash, so the next boot could repeat it: this boot
             # runs under an incarnation of its own (in RAM) so its keys stay unique anyway
             self.inc = new_inc()
         elif not good:  # a new device (or both slots lost): fill the second slot too
             self._save()
+
+    def raise_floor(self, floor):
+        """Keep the boot above ``floor`` (the newest boot still in the outbox), should the
+        identity files have been lost while the outbox survived."""
+        if floor >= self.boot:
+            self.boot = floor + 1
+            if not self._save():
+                self.inc = new_inc()
 
     def next_seq(self):
         self._seq += 1
@@ -149,10 +158,10 @@ class Identity:
         i = 0 if a is None else 1 if b is None else (0 if a[0] <= b[0] else 1)
         self._gen += 1
         try:
-            _write(self._slots[i], self._gen, self.boot, self.crash_boots, self.inc)
+            _write(self._slots[i], self._gen, self.boot, self.crash_boots, self._flash_inc)
         except OSError as e:  # a full or failing flash: run on; the outbox floor guards the boot
             self.flash_errors += 1
             print("identity not saved:", e)
             return False
-        self._states[i] = (self._gen, self.boot, self.crash_boots, self.inc)
+        self._states[i] = (self._gen, self.boot, self.crash_boots, self._flash_inc)
         return True

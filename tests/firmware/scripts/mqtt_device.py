@@ -81,7 +81,7 @@ async def main():
         password=ARGS["password"],
         keepalive=int(opt("ka", "30")),
         will=will,
-        **tls
+        **tls,
     )
     client.backoff_min_ms = int(opt("bmin", "100"))
     client.backoff_max_ms = int(opt("bmax", "1000"))
