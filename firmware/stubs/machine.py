@@ -149,7 +149,7 @@ class ADC:
         attenuation set (the port's default is the widest, but the firmware sets it)."""
         if self.atten is None:
             raise ValueError("attenuation not set")
-        return int(_env("OTK_ADC_UV_%s" % self.pin, "1650000"))
+        return int(_env("OTK_ADC_UV_%s" % self.pin, "2000000"))  # a healthy cell: 4.0 V
 
 
 PWRON_RESET = 1
