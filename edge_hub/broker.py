@@ -248,6 +248,20 @@ def set_password(files: BrokerFiles, username: str, password: str | None = None)
     return password
 
 
+def remove_password(files: BrokerFiles, username: str) -> bool:
+    """Delete one user from the password file; False when it was not there."""
+    if not files.passwd.exists() or not any(
+        line.split(":", 1)[0] == username for line in files.passwd.read_text().splitlines()
+    ):
+        return False
+    result = subprocess.run(
+        [_mosquitto_passwd(), "-D", str(files.passwd), username], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise BrokerError(f"mosquitto_passwd failed for {username!r}: {result.stderr.strip()}")
+    return True
+
+
 def _write_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -550,6 +564,15 @@ class EmbeddedBroker:
                     self.bind, self.tls_port, self.files.ca_der,
                 )  # fmt: skip
         else:
+            if self.bind not in ("127.0.0.1", "localhost", "::1"):
+                # amqtt here has no logins: on a LAN address anyone could publish as any device
+                _LOGGER.warning(
+                    "the amqtt fallback accepts anonymous clients, so it listens on 127.0.0.1 only, "
+                    "not %s: devices on the LAN need Mosquitto / резервный брокер amqtt без паролей "
+                    "слушает только 127.0.0.1; для устройств в сети установите Mosquitto",
+                    self.bind,
+                )
+                self.bind = "127.0.0.1"
             _LOGGER.warning(
                 "No Mosquitto binary found: falling back to the pure-Python amqtt broker. It is NOT "
                 "lossless (sessions are not persisted, messages in flight at a crash are not resent) "

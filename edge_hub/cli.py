@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -400,6 +401,68 @@ def device_add(device_id: str, password: str | None, data_dir: Path | None, conf
         "the running broker reloaded its credentials" if reloaded else "used at the next start of the hub",
         err=True,
     )
+
+
+@device.command("remove")
+@click.argument("device_id")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="The hub's data folder")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML settings file")
+def device_remove(device_id: str, data_dir: Path | None, config_file: str | None) -> None:
+    """Take DEVICE_ID's broker credentials away: it can no longer connect; its history stays.
+
+    A running embedded broker reloads its credentials, and the device's connection and its
+    stored session are ended (the hub takes its client id with a clean session).
+    """
+    from edge_hub.broker import HUB_USER, BrokerFiles, remove_password
+
+    settings = _load({"config_file": config_file, "data_dir": data_dir})
+    files = BrokerFiles((settings.data_dir / "broker").resolve())
+    if not remove_password(files, device_id):
+        raise click.ClickException(
+            f"{device_id!r} has no credentials at this hub / у устройства нет учётных данных на этом хабе"
+        )
+    reloaded = files.reload()
+    if reloaded:
+        _end_session(settings, files, HUB_USER, f"otk-{device_id}")
+    click.echo(f"{device_id} removed: it can no longer connect; its history stays")
+    click.echo(
+        "the running broker reloaded its credentials and ended its session"
+        if reloaded
+        else "takes effect at the next start of the hub",
+        err=True,
+    )
+
+
+def _end_session(settings, files, user: str, client_id: str) -> None:
+    """Connect with the hub's login under ``client_id`` and a clean session: the broker drops
+    the device's live connection and its stored session."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    port = _running_broker_port(files)
+    if port is None:
+        return
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
+                         protocol=paho.MQTTv311)  # fmt: skip
+    client.username_pw_set(user, files.hub_password())
+    try:
+        client.connect("127.0.0.1", port, keepalive=10)
+        client.loop_start()
+        time.sleep(0.5)
+        client.disconnect()
+        client.loop_stop()
+    except OSError:
+        pass
+
+
+def _running_broker_port(files) -> int | None:
+    try:
+        for line in files.conf.read_text().splitlines():
+            if line.startswith("listener "):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 _db_options = [

@@ -130,3 +130,50 @@ def test_device_add_reaches_the_running_embedded_broker(tmp_path):
         assert bad.exit_code == 2 and "not a device id" in bad.output
     finally:
         hub.stop()
+
+
+def test_device_remove_ends_the_connection_and_refuses_the_next_one(tmp_path):
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from edge_hub.hub import Hub
+    from tests.helpers import wait_until
+
+    settings = load_settings(data_dir=tmp_path, listen=f"127.0.0.1:{free_port()}")
+    hub = Hub(settings)
+    hub.start()
+    try:
+        added = CliRunner().invoke(cli, ["device", "add", "btn-31", "--data-dir", str(tmp_path)])
+        _, password = added.stdout.strip().split("\t")
+        codes = []
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id="otk-btn-31", clean_session=False,
+                             protocol=paho.MQTTv311)  # fmt: skip
+        client.username_pw_set("btn-31", password)
+        client.on_connect = lambda c, u, f, rc, p: codes.append(rc.value)
+        client.reconnect_delay_set(0.2, 0.5)
+        client.connect("127.0.0.1", hub.broker.port)
+        client.loop_start()
+        wait_until(lambda: codes == [0], 10, "the device connected")
+        result = CliRunner().invoke(cli, ["device", "remove", "btn-31", "--data-dir", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        assert "ended its session" in result.output
+        # thrown off, and every reconnect refused (5 = not authorised)
+        wait_until(lambda: len(codes) >= 2 and codes[-1] != 0, 15, f"a refused reconnect: {codes}")
+        assert set(codes[1:]) <= {4, 5, 134, 135}, codes
+        client.loop_stop()
+        again = CliRunner().invoke(cli, ["device", "remove", "btn-31", "--data-dir", str(tmp_path)])
+        assert again.exit_code == 1 and "no credentials" in again.output
+    finally:
+        hub.stop()
+
+
+def test_the_amqtt_fallback_never_listens_beyond_loopback(tmp_path, caplog):
+    from edge_hub.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(tmp_path, site="office-1", kind="amqtt", bind="0.0.0.0", port=free_port())
+    broker.start()
+    try:
+        assert "bind: 127.0.0.1:" in (tmp_path / "amqtt.yaml").read_text()
+        assert "listens on 127.0.0.1 only" in caplog.text
+    finally:
+        broker.stop()
