@@ -124,6 +124,33 @@ def read_outbox(flash: Path) -> tuple[int, set[tuple[int, int]]]:
         return outbox.depth, {(boot, seq) for boot, seq, _ in outbox.pending()}
 
 
+def console_flash(directory: Path, device: str) -> Path:
+    """A console's flash folder inside a simulation's folder (as :class:`FirmwareConsole` makes it)."""
+    return directory / device / "flash"
+
+
+def console_inc(flash: Path, device: str) -> int:
+    """The incarnation id on a console's flash, read with the firmware's own identity module.
+
+    A console that never ran gets its identity files now, made by the firmware's ``Identity``
+    exactly as its first boot would (a new random inc; that boot's number is used up, so the
+    firmware's first real boot is 2). The demo gives a console's history that inc and boot 0,
+    so the hub sees one incarnation, never a reflash, and no live key can repeat a history key.
+    """
+    lib = str(FIRMWARE / "lib")
+    if lib not in sys.path:
+        sys.path.append(lib)
+    from otk import identity
+
+    path = str(flash / "identity")
+    states = [identity._read(path + slot)[0] for slot in (".a", ".b")]
+    good = [s for s in states if s]
+    if good:
+        return max(good)[3]  # the newest generation's
+    flash.mkdir(parents=True, exist_ok=True)
+    return identity.Identity(path, device).inc
+
+
 class _OpenWatch:
     """Tells when the firmware first opens a console's pin script (Linux inotify), i.e. reads
     its buttons. Without inotify ``available`` is False and the caller waits a fixed time."""

@@ -163,6 +163,61 @@ def test_the_demo_survives_being_stopped_again_and_again(tmp_path):
         )
 
 
+HISTORY = (
+    "SELECT (SELECT count(*) FROM events WHERE boot = 0), (SELECT count(*) FROM served),"
+    " (SELECT count(*) FROM quarantine), (SELECT count(*) FROM identity_log)"
+)
+
+
+def test_the_demo_looks_like_an_office_on_its_first_start_and_keeps_it_once(tmp_path):
+    """The first start seeds a month of office history through the real ingest path before its
+    banner; every page's source has something true to show at once. A second start on the same
+    folder keeps that history and adds none of it again (only live presses)."""
+    from edge_hub import alerts, export, office, summary
+    from edge_hub.store import Store
+    from hub_ui import numbers
+
+    data = tmp_path / "demo"
+    run = DemoRun(tmp_path, data, "first")
+    try:
+        run.wait(lambda: "Ctrl-C stops" in run.log.read_text(), 60, "the banner")
+        said = run.log.read_text()
+        assert "presses of 30 days through ingest" in said, said[-3000:]
+        reader = Store.reader(run.db)
+        try:
+            conn = reader.conn
+            settings = office.load(conn)
+            now = int(datetime.now(UTC).timestamp() * 1000)
+            month = (now - 30 * 86_400_000, now)
+            ranked = [r for r in numbers.league(conn, settings, *month)["rows"] if r["rank"] is not None]
+            assert len(ranked) >= 6, "the league ranks the operators"
+            days = summary.timeseries(conn, *month, "csat", "day", settings=settings)["points"]
+            assert sum(p["n"] >= settings.min_n for p in days) >= 20, "a month of days with data"
+            heat = numbers.unhappy_heatmap(conn, settings, *numbers.heatmap_period(settings, now))
+            assert sum(1 for d in heat["days"] for c in d["cells"] if c["negative"]) > 1
+            assert alerts.list_alerts(conn, state="active"), "open alerts (the recent critics)"
+            table = export.build(conn, *month, step="day", settings=settings)
+            assert sum(1 for r in table.rows if r.cells[0] is not None) >= 20, "export has rows"
+        finally:
+            reader.close()
+        run.wait_presses(run.presses())  # live presses continue on top
+    finally:
+        said = run.stop()
+    assert run.proc.returncode == 0, said[-3000:]
+    first = db_rows(run.db, HISTORY)[0]
+    assert first[0] > 1000 and first[1] > 0 and first[2:] == (0, 0), first
+
+    again = DemoRun(tmp_path, data, "second")
+    try:
+        again.wait(lambda: "Ctrl-C stops" in again.log.read_text(), 60, "the banner")
+        assert "history already seeded" in again.log.read_text()
+        again.wait_presses(again.presses())
+    finally:
+        said = again.stop()
+    assert again.proc.returncode == 0, said[-3000:]
+    assert db_rows(again.db, HISTORY)[0] == first, "a second start adds no history"
+
+
 def sign_in_with_the_printed_credentials(banner: str, data) -> None:
     """What a new user does: open the printed URL, sign in with the printed name and password
     (the form and its CSRF cookie, as a browser would), and see the office's numbers."""
