@@ -54,7 +54,7 @@ _LOGGER = logging.getLogger(__name__)
 STEPS = ("day", "hour", "total")
 LANGS = ("ru", "en")
 FORMATS = ("csv", "xlsx")
-#: more rows than this (about 13 months of hours) is refused
+#: more rows than this is refused, whatever the step (about 13 months of hours, 27 years of days)
 MAX_ROWS = 10_000
 
 MEDIA_TYPES = {
@@ -256,6 +256,11 @@ def _slots(settings: OfficeSettings, from_ms: int, to_ms: int, step: str) -> lis
             )
         return [(h, h + HOUR_MS, h, h + HOUR_MS) for h in range(lo, hi, HOUR_MS)]
     first, last = summary.local_day(settings, lo), summary.local_day(settings, hi - 1)
+    if (last - first).days + 1 > MAX_ROWS:
+        raise ExportError(
+            f"more than {MAX_ROWS} daily rows: choose a shorter period or step=total / "
+            f"больше {MAX_ROWS} строк по дням: сократите период или выберите step=total"
+        )
     slots = []
     for i in range((last - first).days + 1):
         day = first + timedelta(days=i)

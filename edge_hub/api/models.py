@@ -2,14 +2,77 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 
 def iso(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+#: SQLite's largest integer: ids and cursors above it cannot name a row (and would overflow)
+SQL_INT_MAX = 2**63 - 1
+
+
+class Refusal(BaseModel):
+    """Every error answer of the API: ``{"detail": ...}``."""
+
+    detail: str | dict[str, Any] | list[dict[str, Any]] = Field(
+        description="'English / Russian' text; for invalid input FastAPI's list of what is wrong "
+        "(loc, msg, type), or an object with a message and the bad lines of a CSV import"
+    )
+
+
+_REFUSALS = {
+    400: "Bad request: a body that is not JSON (or not UTF-8), an invalid cursor",
+    401: "No session or bearer token, or an unknown or revoked token (once the hub has an account)",
+    403: "The session's role or the token's scope does not allow it, or the CSRF token is missing",
+    404: "Unknown id in the path",
+    409: "Conflict with the stored state",
+    413: "The request body is larger than the hub accepts",
+    422: "Invalid input: what the schema says, and rules it cannot say ('to' after 'from', a period "
+    "or row limit, an unknown id named in the body)",
+    503: "The hub cannot do it now (not connected to the broker; the database not writable)",
+}
+
+
+def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for the error answers a route really gives, each a :class:`Refusal`."""
+    return {code: {"model": Refusal, "description": _REFUSALS[code]} for code in codes}
+
+
+#: what /api/v1 answers before a route runs (hub_ui.core.api_access), and for an invalid query
+API_REFUSALS = refusals(401, 403, 422)
+#: a route with a request body: it may be unreadable or too large
+BODY_REFUSALS = refusals(400, 413)
+
+
+# --- strict times -------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _text_only(value: Any) -> Any:
+    """Refuse numbers as times: pydantic would read ``0`` or ``"0.5"`` as Unix seconds, which the
+    schema (an ISO 8601 string) does not allow."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("an ISO 8601 string is expected, not a number / нужна строка ISO 8601, не число")
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        raise ValueError("an ISO 8601 date or time is expected / нужна дата или время в формате ISO 8601")
+    return value
+
+
+#: a date-time given as ISO 8601 text (never a number of seconds)
+IsoDateTime = Annotated[datetime, BeforeValidator(_text_only)]
+#: a date given as YYYY-MM-DD text (never a number of seconds)
+IsoDate = Annotated[date, BeforeValidator(_text_only)]
+#: a page cursor: the next_cursor of the previous page (digits)
+CURSOR_SCHEMA = {"pattern": "^[0-9]{1,19}$"}
 
 
 _EVENT_FIELDS = (
@@ -28,7 +91,9 @@ class EventOut(BaseModel):
     seq: int
     type: str
     question: str | None
-    value: int | None
+    value: int | float | None = Field(
+        description="A press's answer value (integer); a reading's value (a number, e.g. 812.5 ppm)"
+    )
     repeat: bool
     time: datetime = Field(description="Best-known true time of the event (UTC)")
     time_source: str = Field(description="device: device clock; uptime: recovered from uptime; hub: receipt")

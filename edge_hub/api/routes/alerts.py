@@ -18,16 +18,17 @@ from pydantic import BaseModel, Field
 from edge_hub import alerts
 from edge_hub.alerts import COMMENT_MAX, WHO_MAX, AlertConflict, AlertError, AlertNotFound
 from edge_hub.api.deps import StoreDep, WriterDep
-from edge_hub.api.models import iso
+from edge_hub.api.models import API_REFUSALS, BODY_REFUSALS, SQL_INT_MAX, iso, refusals
+from edge_hub.api.routes import Route
 
-router = APIRouter(tags=["alerts"])
+router = APIRouter(tags=["alerts"], route_class=Route, responses=API_REFUSALS)
 
 Kind = Literal[
     "critic", "negative_spike", "device_silent", "device_offline", "low_battery", "safe_mode",
     "identity_reset", "identity_backwards", "identity_conflict",
 ]  # fmt: skip
 State = Literal["open", "acknowledged", "resolved"]
-AlertId = Annotated[int, Path(ge=1)]
+AlertId = Annotated[int, Path(ge=1, le=SQL_INT_MAX)]
 
 
 class AlertLogOut(BaseModel):
@@ -105,7 +106,7 @@ def evaluate(store: WriterDep) -> Evaluated:
     return Evaluated(new=alerts.evaluate(store.conn))
 
 
-@router.get("/alerts/{alert_id}", response_model=AlertOut)
+@router.get("/alerts/{alert_id:int}", response_model=AlertOut, responses=refusals(404))
 def get_alert(store: StoreDep, alert_id: AlertId) -> AlertOut:
     row = alerts.get(store.conn, alert_id)
     if row is None:
@@ -113,14 +114,20 @@ def get_alert(store: StoreDep, alert_id: AlertId) -> AlertOut:
     return AlertOut.from_row(row)
 
 
-@router.post("/alerts/{alert_id}/ack", response_model=AlertOut)
+@router.post(
+    "/alerts/{alert_id:int}/ack", response_model=AlertOut, responses={**refusals(404, 409), **BODY_REFUSALS}
+)
 def acknowledge(store: WriterDep, alert_id: AlertId, body: AlertAction) -> AlertOut:
     """open → acknowledged: someone is on it."""
     with _refusals():
         return AlertOut.from_row(alerts.acknowledge(store.conn, alert_id, body.who, body.comment))
 
 
-@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
+@router.post(
+    "/alerts/{alert_id:int}/resolve",
+    response_model=AlertOut,
+    responses={**refusals(404, 409), **BODY_REFUSALS},
+)
 def resolve(store: WriterDep, alert_id: AlertId, body: AlertAction) -> AlertOut:
     """open or acknowledged → resolved: handled."""
     with _refusals():

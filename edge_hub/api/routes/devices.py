@@ -16,11 +16,12 @@ from pydantic import BaseModel, Field
 
 import mqtt_schemas
 from edge_hub.api.deps import RuntimeDep, StoreDep
-from edge_hub.api.models import DeviceOut
+from edge_hub.api.models import API_REFUSALS, DeviceOut, refusals
+from edge_hub.api.routes import Route
 from edge_hub.runtime import CommandError, InvalidCommand, NotConnected, Runtime, UnknownDevice
 from edge_hub.scopes import ID_PATTERN
 
-router = APIRouter(tags=["devices"])
+router = APIRouter(tags=["devices"], route_class=Route, responses=API_REFUSALS)
 
 IDENTIFY_DEFAULT_S = 10
 IDENTIFY_MAX_S = 300  # cmd.schema.json: args.seconds 1..300
@@ -53,7 +54,9 @@ def send_command(runtime: Runtime, device: str, cmd: str, args: dict[str, Any]) 
         raise HTTPException(500, detail=str(exc)) from None
 
 
-@router.post("/devices/{device}/identify", response_model=CommandSent, status_code=202)
+@router.post(
+    "/devices/{device}/identify", response_model=CommandSent, status_code=202, responses=refusals(404, 503)
+)
 def identify(
     runtime: RuntimeDep,
     device: Annotated[str, Path(pattern=ID_PATTERN)],

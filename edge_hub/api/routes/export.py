@@ -3,7 +3,7 @@
 A date-time without an offset is office local time (the ``timezone`` setting), so
 ``from=2026-11-01&to=2026-12-01`` is the office's November. Refusals are 422 with an
 "English / Russian" ``detail``: an unknown format, language or step, ``to`` not after ``from``,
-a scope id that is not an id, more than ``MAX_ROWS`` rows.
+a scope id that is not an id, more than ``MAX_ROWS`` (10,000) rows at any step.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from edge_hub import export, office, summary
 from edge_hub.api.deps import StoreDep, to_ms
+from edge_hub.api.models import API_REFUSALS, IsoDateTime
+from edge_hub.api.routes import Route
 from edge_hub.scopes import ID_PATTERN
 
-router = APIRouter(tags=["export"])
+router = APIRouter(tags=["export"], route_class=Route, responses=API_REFUSALS)
 
 LOCAL = "ISO 8601; office local time when it has no offset"
 ScopeId = Annotated[str | None, Query(pattern=ID_PATTERN)]
@@ -35,8 +37,8 @@ ScopeId = Annotated[str | None, Query(pattern=ID_PATTERN)]
 )
 def get_export(
     store: StoreDep,
-    from_: Annotated[datetime, Query(alias="from", description=f"Period start (inclusive), {LOCAL}")],
-    to: Annotated[datetime, Query(description=f"Period end (exclusive), {LOCAL}")],
+    from_: Annotated[IsoDateTime, Query(alias="from", description=f"Period start (inclusive), {LOCAL}")],
+    to: Annotated[IsoDateTime, Query(description=f"Period end (exclusive), {LOCAL}")],
     fmt: Annotated[Literal["csv", "xlsx"], Query(alias="format", description="File format")] = "xlsx",
     lang: Annotated[
         Literal["ru", "en"],

@@ -1,26 +1,37 @@
-"""GET /api/v1/metrics/*: the office's numbers, each with its sample size (see edge_hub/summary.py)."""
+"""GET /api/v1/metrics/*: the office's numbers, each with its sample size (see edge_hub/summary.py).
+
+``POST /api/v1/metrics/rebuild`` follows the page's rules (hub_ui/pages/settings.py): a signed-in
+user must be an admin (403 otherwise; an ``api:write`` token, made on the hub's command line, may)
+and the period is at most ``REBUILD_MAX_DAYS`` days (422 otherwise): a rebuild holds the write lock.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from edge_hub import aggregates, summary
 from edge_hub.api.deps import StoreDep, WriterDep, to_ms
+from edge_hub.api.models import API_REFUSALS, IsoDateTime
+from edge_hub.api.routes import Route
+from hub_ui import auth
 
-router = APIRouter(prefix="/metrics", tags=["metrics"])
+router = APIRouter(prefix="/metrics", tags=["metrics"], route_class=Route, responses=API_REFUSALS)
 
-FromQ = Annotated[datetime, Query(alias="from", description="Period start, ISO 8601 (inclusive)")]
-ToQ = Annotated[datetime, Query(description="Period end, ISO 8601 (exclusive)")]
+#: the longest period POST /metrics/rebuild takes (the settings page's limit)
+REBUILD_MAX_DAYS = 400
+_DAY_MS = 86_400_000
+
+FromQ = Annotated[IsoDateTime, Query(alias="from", description="Period start, ISO 8601 (inclusive)")]
+ToQ = Annotated[IsoDateTime, Query(description="Period end, ISO 8601 (exclusive)")]
 WindowQ = Annotated[str | None, Query(description="Only this window")]
 OperatorQ = Annotated[str | None, Query(description="Only this operator")]
 DeviceQ = Annotated[str | None, Query(description="Only this device")]
 DepartmentQ = Annotated[str | None, Query(description="Only the windows of this department")]
 
 
-def _period(from_: datetime, to: datetime) -> tuple[int, int]:
+def _period(from_: IsoDateTime, to: IsoDateTime) -> tuple[int, int]:
     lo, hi = to_ms(from_), to_ms(to)
     assert lo is not None and hi is not None
     if hi <= lo:
@@ -110,7 +121,20 @@ def get_executors(
 
 
 @router.post("/rebuild")
-def post_rebuild(store: WriterDep, from_: FromQ, to: ToQ, device: DeviceQ = None) -> dict[str, int]:
-    """Attribute, flag and aggregate the presses of a period again (after shifts or settings changed)."""
+def post_rebuild(
+    request: Request, store: WriterDep, from_: FromQ, to: ToQ, device: DeviceQ = None
+) -> dict[str, int]:
+    """Attribute, flag and aggregate the presses of a period again (after shifts or settings changed).
+
+    Admins only (or an ``api:write`` token); at most ``REBUILD_MAX_DAYS`` (400) days."""
+    user = getattr(request.state, "ui_user", None)
+    if user is not None and user.role != auth.ADMIN:
+        raise HTTPException(403, detail="only an admin may rebuild / пересчёт доступен только администратору")
     lo, hi = _period(from_, to)
+    if hi - lo > REBUILD_MAX_DAYS * _DAY_MS:
+        raise HTTPException(
+            422,
+            detail=f"a rebuild takes at most {REBUILD_MAX_DAYS} days: choose a shorter period / "
+            f"пересчёт — не больше {REBUILD_MAX_DAYS} дней: сократите период",
+        )
     return {"buckets_changed": aggregates.rebuild(store.conn, lo, hi, device)}

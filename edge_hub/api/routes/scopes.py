@@ -19,10 +19,20 @@ from pydantic import BaseModel, Field
 
 from edge_hub import office, scopes
 from edge_hub.api.deps import StoreDep, WriterDep
+from edge_hub.api.models import (
+    API_REFUSALS,
+    BODY_REFUSALS,
+    SQL_INT_MAX,
+    IsoDate,
+    IsoDateTime,
+    Refusal,
+    refusals,
+)
+from edge_hub.api.routes import Route
 from edge_hub.office import OfficeSettings
 from edge_hub.scopes import ID_PATTERN, NAME_MAX, ScopeConflict, ScopeError, ScopeNotFound
 
-router = APIRouter(tags=["scopes"])
+router = APIRouter(tags=["scopes"], route_class=Route, responses=API_REFUSALS)
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="Lowercase letters, digits, '-', '_'; at most 32")]
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
@@ -66,8 +76,8 @@ class OperatorOut(BaseModel):
 class ShiftIn(BaseModel):
     operator: Id
     window: Id
-    start: datetime = Field(description=f"Start (inclusive). {LOCAL}")
-    end: datetime = Field(description=f"End (exclusive), after the start. {LOCAL}")
+    start: IsoDateTime = Field(description=f"Start (inclusive). {LOCAL}")
+    end: IsoDateTime = Field(description=f"End (exclusive), after the start. {LOCAL}")
 
 
 class ShiftOut(BaseModel):
@@ -97,7 +107,7 @@ class DeviceWindowOut(BaseModel):
 
 
 class ServedIn(BaseModel):
-    day: date = Field(description="Local day, YYYY-MM-DD")
+    day: IsoDate = Field(description="Local day, YYYY-MM-DD")
     window: str = Field(
         "", pattern=f"^$|{ID_PATTERN}", description="An existing window; empty: the whole office"
     )
@@ -149,20 +159,20 @@ def list_departments(store: StoreDep) -> list[DepartmentOut]:
     return [DepartmentOut(**row) for row in scopes.departments(store.conn)]
 
 
-@router.get("/departments/{dep_id}", response_model=DepartmentOut)
+@router.get("/departments/{dep_id}", response_model=DepartmentOut, responses=refusals(404))
 def get_department(store: StoreDep, dep_id: DepartmentId) -> DepartmentOut:
     with _refusals():
         return DepartmentOut(**scopes.department(store.conn, dep_id))
 
 
-@router.put("/departments/{dep_id}", response_model=DepartmentOut)
+@router.put("/departments/{dep_id}", response_model=DepartmentOut, responses=BODY_REFUSALS)
 def put_department(writer: WriterDep, dep_id: DepartmentId, body: DepartmentIn) -> DepartmentOut:
     """Create or rename a department."""
     with _refusals():
         return DepartmentOut(**scopes.put_department(writer.conn, dep_id, body.name))
 
 
-@router.delete("/departments/{dep_id}", status_code=204)
+@router.delete("/departments/{dep_id}", status_code=204, responses=refusals(404, 409))
 def delete_department(writer: WriterDep, dep_id: DepartmentId) -> Response:
     """Delete a department; 409 while it has windows."""
     with _refusals():
@@ -180,20 +190,20 @@ def list_windows(
     return [WindowOut(**row) for row in scopes.windows(store.conn, department)]
 
 
-@router.get("/windows/{window_id}", response_model=WindowOut)
+@router.get("/windows/{window_id}", response_model=WindowOut, responses=refusals(404))
 def get_window(store: StoreDep, window_id: WindowId) -> WindowOut:
     with _refusals():
         return WindowOut(**scopes.window(store.conn, window_id))
 
 
-@router.put("/windows/{window_id}", response_model=WindowOut)
+@router.put("/windows/{window_id}", response_model=WindowOut, responses=BODY_REFUSALS)
 def put_window(writer: WriterDep, window_id: WindowId, body: WindowIn) -> WindowOut:
     """Create a window in a department, or rename it or move it to another department."""
     with _refusals():
         return WindowOut(**scopes.put_window(writer.conn, window_id, body.department, body.name))
 
 
-@router.delete("/windows/{window_id}", status_code=204)
+@router.delete("/windows/{window_id}", status_code=204, responses=refusals(404, 409))
 def delete_window(writer: WriterDep, window_id: WindowId) -> Response:
     """Delete a window; 409 while it has shifts or devices."""
     with _refusals():
@@ -201,7 +211,11 @@ def delete_window(writer: WriterDep, window_id: WindowId) -> Response:
     return Response(status_code=204)
 
 
-@router.put("/devices/{device}/window", response_model=DeviceWindowOut)
+@router.put(
+    "/devices/{device}/window",
+    response_model=DeviceWindowOut,
+    responses={**refusals(404), **BODY_REFUSALS},
+)
 def put_device_window(writer: WriterDep, device: DeviceId, body: DeviceWindowIn) -> DeviceWindowOut:
     """Put a device on a window (a device not seen yet is registered), or take it off (null)."""
     with _refusals():  # its presses move to the new window
@@ -216,20 +230,20 @@ def list_operators(store: StoreDep) -> list[OperatorOut]:
     return [OperatorOut(**row) for row in scopes.operators(store.conn)]
 
 
-@router.get("/operators/{operator_id}", response_model=OperatorOut)
+@router.get("/operators/{operator_id}", response_model=OperatorOut, responses=refusals(404))
 def get_operator(store: StoreDep, operator_id: OperatorId) -> OperatorOut:
     with _refusals():
         return OperatorOut(**scopes.operator(store.conn, operator_id))
 
 
-@router.put("/operators/{operator_id}", response_model=OperatorOut)
+@router.put("/operators/{operator_id}", response_model=OperatorOut, responses=BODY_REFUSALS)
 def put_operator(writer: WriterDep, operator_id: OperatorId, body: OperatorIn) -> OperatorOut:
     """Create or rename an operator."""
     with _refusals():
         return OperatorOut(**scopes.put_operator(writer.conn, operator_id, body.name))
 
 
-@router.delete("/operators/{operator_id}", status_code=204)
+@router.delete("/operators/{operator_id}", status_code=204, responses=refusals(404, 409))
 def delete_operator(writer: WriterDep, operator_id: OperatorId) -> Response:
     """Delete an operator; 409 while they have shifts."""
     with _refusals():
@@ -246,9 +260,9 @@ def list_shifts(
     window: Annotated[str | None, Query(description="Only this window")] = None,
     operator: Annotated[str | None, Query(description="Only this operator")] = None,
     from_: Annotated[
-        datetime | None, Query(alias="from", description=f"Shifts ending after. {LOCAL}")
+        IsoDateTime | None, Query(alias="from", description=f"Shifts ending after. {LOCAL}")
     ] = None,
-    to: Annotated[datetime | None, Query(description=f"Shifts starting before. {LOCAL}")] = None,
+    to: Annotated[IsoDateTime | None, Query(description=f"Shifts starting before. {LOCAL}")] = None,
 ) -> list[ShiftOut]:
     zone = office.load(store.conn).zone
     rows = scopes.shifts(
@@ -261,7 +275,9 @@ def list_shifts(
     return [_shift_out(row, zone) for row in rows]
 
 
-@router.post("/shifts", response_model=ShiftOut, status_code=201)
+@router.post(
+    "/shifts", response_model=ShiftOut, status_code=201, responses={**refusals(409), **BODY_REFUSALS}
+)
 def add_shift(writer: WriterDep, body: ShiftIn) -> ShiftOut:
     """Add a shift; 409 when it overlaps a shift of the same window or the same operator."""
     zone = office.load(writer.conn).zone
@@ -276,7 +292,10 @@ def add_shift(writer: WriterDep, body: ShiftIn) -> ShiftOut:
     "/shifts/import",
     response_model=ImportOut,
     status_code=201,
-    responses={422: {"description": "Nothing was imported: `detail.errors` lists each bad line"}},
+    responses={
+        **BODY_REFUSALS,
+        422: {"model": Refusal, "description": "Nothing was imported: `detail.errors` lists each bad line"},
+    },
 )
 def import_shifts(
     writer: WriterDep,
@@ -302,8 +321,8 @@ def import_shifts(
     return ImportOut(added=result.added)
 
 
-@router.delete("/shifts/{shift_id}", status_code=204)
-def delete_shift(writer: WriterDep, shift_id: int) -> Response:
+@router.delete("/shifts/{shift_id:int}", status_code=204, responses=refusals(404))
+def delete_shift(writer: WriterDep, shift_id: Annotated[int, Path(ge=1, le=SQL_INT_MAX)]) -> Response:
     with _refusals():
         scopes.delete_shift_and_rebuild(writer.conn, shift_id)
     return Response(status_code=204)
@@ -315,8 +334,8 @@ def delete_shift(writer: WriterDep, shift_id: int) -> Response:
 @router.get("/served", response_model=list[ServedOut])
 def list_served(
     store: StoreDep,
-    from_: Annotated[date | None, Query(alias="from", description="First day (inclusive)")] = None,
-    to: Annotated[date | None, Query(description="Last day (inclusive)")] = None,
+    from_: Annotated[IsoDate | None, Query(alias="from", description="First day (inclusive)")] = None,
+    to: Annotated[IsoDate | None, Query(description="Last day (inclusive)")] = None,
     window: Annotated[str | None, Query(description="Only this window; empty: the whole office")] = None,
 ) -> list[ServedOut]:
     rows = scopes.served(
@@ -328,7 +347,7 @@ def list_served(
     return [ServedOut(**row) for row in rows]
 
 
-@router.put("/served", response_model=ServedOut)
+@router.put("/served", response_model=ServedOut, responses=BODY_REFUSALS)
 def put_served(writer: WriterDep, body: ServedIn) -> ServedOut:
     """Set (insert or replace) the clients served on a day at a window or the whole office."""
     with _refusals():
@@ -344,7 +363,7 @@ def get_settings(store: StoreDep) -> OfficeSettings:
     return office.load(store.conn)
 
 
-@router.put("/settings", response_model=OfficeSettings)
+@router.put("/settings", response_model=OfficeSettings, responses=BODY_REFUSALS)
 def put_settings(writer: WriterDep, body: OfficeSettings) -> OfficeSettings:
     """Replace the whole settings object (validated; 422 lists what is wrong).
 

@@ -17,10 +17,12 @@ from pydantic import BaseModel, Field
 
 from edge_hub import sync
 from edge_hub.api.deps import RuntimeDep, StoreDep, WriterDep, parse_cursor
+from edge_hub.api.models import CURSOR_SCHEMA, refusals
+from edge_hub.api.routes import Route
 
 _LOGGER = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/sync", tags=["sync"])
+router = APIRouter(prefix="/sync", tags=["sync"], route_class=Route, responses=refusals(400, 401, 403, 422))
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -93,7 +95,11 @@ def get_aggregates(
     store: StoreDep,
     token: SyncReadDep,
     after: Annotated[
-        str | None, Query(description="Cursor: the next_cursor of the previous page, or the last seq held")
+        str | None,
+        Query(
+            description="Cursor: the next_cursor of the previous page, or the last seq held",
+            json_schema_extra=CURSOR_SCHEMA,
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=sync.PAGE_MAX, description="Items per page")] = sync.PAGE_DEFAULT,
 ) -> dict:
