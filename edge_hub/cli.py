@@ -107,12 +107,12 @@ def demo(n_devices: int, rate: float, camera: bool, **options) -> None:
     simulation = None
     try:
         hub.start()
-        _demo_office(settings.db_path)
+        consoles = [f"btn-{i:02d}" for i in range(1, n_devices + 1)]
+        _demo_office(settings.db_path, settings.site, settings.data_dir / "consoles", consoles)
         broker = hub.broker
         assert broker is not None
         credentials = {}
-        for i in range(1, n_devices + 1):
-            device = f"btn-{i:02d}"
+        for device in consoles:
             credentials[device] = broker.add_device(device) if broker.lossless else None
         simulation = Simulation(
             settings.data_dir / "consoles",
@@ -163,22 +163,18 @@ DEMO_ADMIN = "admin"
 DEMO_LOGIN_FILE = "demo-login.txt"
 
 
-def _demo_office(db_path: Path) -> None:
-    """A new demo folder's office counts presses at any hour: its day is compressed into minutes
-    and it runs whenever someone tries it (the real default flags presses after 19:00 Moscow
-    time, which left the demo's dashboard empty in the evening). Later changes are kept."""
-    from edge_hub import office
-    from edge_hub.store import Store
-    from hub_ui import auth
+def _demo_office(db_path: Path, site: str, consoles_dir: Path, consoles: list[str]) -> None:
+    """On the first start of a demo folder, an office with a month of history: departments,
+    windows, operators on shifts, served clients, and 30 days of presses fed through the real
+    ingest path before the consoles start (a few seconds, with progress); every later start
+    only tops up the coming days' shifts. See ``edge_hub/demo_office.py``."""
+    from edge_hub import demo_office
 
-    store = Store.writer(db_path)
-    try:
-        if auth.user_count(store.conn) == 0:
-            demo = office.load(store.conn)
-            demo.trust.flag_after_hours = False
-            office.save(store.conn, demo)
-    finally:
-        store.close()
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
+    report = demo_office.prepare(db_path, site, consoles_dir, consoles, progress=say)
+    say(report.line())
 
 
 def _demo_login(db_path: Path, data_dir: Path) -> str:

@@ -142,7 +142,8 @@ class Hub:
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:  # a Ctrl-C while the app is still being built stops everything in order too
             config = uvicorn.Config(
-                create_app(self.runtime), host=host, port=port, log_level="warning", access_log=False
+                create_app(self.runtime), host=host, port=port, log_level="warning", access_log=False,
+                proxy_headers=False,  # X-Forwarded-For only from OTK_TRUSTED_PROXIES (hub_ui.core.client_ip)
             )
             uvicorn.Server(config).run()
         finally:

@@ -31,6 +31,10 @@ _LOGGER = logging.getLogger(__name__)
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 NAME_MAX = 100
 SERVED_SOURCES = ("manual", "counter", "queue")
+#: shifts in one CSV import (a year of two shifts a day at 25 windows); more: ImportTooLarge
+MAX_IMPORT_ROWS = 20_000
+#: the longest CSV field, in characters (the csv module's own limit, 128 KiB); longer: ImportTooLarge
+MAX_FIELD_CHARS = csv.field_size_limit()
 
 _ID = re.compile(ID_PATTERN)
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -64,6 +68,12 @@ class ScopeNotFound(ScopeError):
 
 class ScopeConflict(ScopeError):
     """The change collides with what is stored: an overlapping shift, or deleting something in use."""
+
+
+class ImportTooLarge(ScopeError):
+    """A shift CSV over the limits (:data:`MAX_IMPORT_ROWS`, :data:`MAX_FIELD_CHARS`): nothing imported.
+
+    The API answers 413 (``edge_hub/api/main.py``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -518,13 +528,41 @@ def _ru_column(column: str) -> str:
 
 
 def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) of each non-blank record; ',' or ';' (as Excel writes in Russia) between them."""
+    """(line number, fields) of each non-blank record; ',' or ';' (as Excel writes in Russia) between them.
+
+    :class:`ImportTooLarge` for a field longer than :data:`MAX_FIELD_CHARS` (the csv module's
+    limit) and for more than :data:`MAX_IMPORT_ROWS` records after the header.
+    """
     text = text.removeprefix("\ufeff")
     first = next((line for line in text.splitlines() if line.strip()), "")
     reader = csv.reader(io.StringIO(text), delimiter=";" if first.count(";") > first.count(",") else ",")
     start = 1
-    for fields in reader:
+    records = 0
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "field limit" in str(exc):
+                raise ImportTooLarge(
+                    _msg(
+                        f"line {start}: a field is longer than {MAX_FIELD_CHARS // 1024} KiB",
+                        f"строка {start}: поле длиннее {MAX_FIELD_CHARS // 1024} КиБ",
+                    )
+                ) from None
+            raise ImportTooLarge(
+                _msg(f"line {start}: not a CSV record ({exc})", f"строка {start}: это не строка CSV ({exc})")
+            ) from None
         if any(f.strip() for f in fields):
+            records += 1
+            if records > MAX_IMPORT_ROWS + 1:  # the header and MAX_IMPORT_ROWS shifts
+                raise ImportTooLarge(
+                    _msg(
+                        f"more than {MAX_IMPORT_ROWS} shifts in one file: split it",
+                        f"больше {MAX_IMPORT_ROWS} смен в одном файле: разделите его",
+                    )
+                )
             yield start, [f.strip() for f in fields]
         start = reader.line_num + 1
 
@@ -536,63 +574,56 @@ def import_shifts_csv(conn: sqlite3.Connection, text: str, tz: tzinfo) -> Import
     every row is checked (known operator and window, end after start, no overlap with a
     stored shift or another row of the file, by window or by operator) before anything is
     written; on any problem nothing is written and ``errors`` lists each one by line number.
+
+    The file is read and its times parsed before the write lock is taken; under the lock the
+    overlaps are found by sorting (O(n log n) in the rows of the file and the stored shifts in
+    its span). At most :data:`MAX_IMPORT_ROWS` shifts and :data:`MAX_FIELD_CHARS` per field, else
+    :class:`ImportTooLarge` and nothing is written.
     """
-    records = _csv_rows(text)
-    header = next(records, None)
-    if header is None:
+    records = list(_csv_rows(text))
+    if not records:
         return ImportResult(0, (RowError(1, _msg("the file is empty", "файл пустой")),))
-    header_line, header_fields = header
+    (header_line, header_fields), records = records[0], records[1:]
     columns, errors = _csv_header(header_fields, header_line)
     if errors:
         return ImportResult(0, tuple(errors))
     width = max(columns.values()) + 1
-    rows: list[_Row] = []
+    problems: dict[int, list[Exception | str]] = {}
+    candidates: list[tuple[int, str, str, int | None, int | None]] = []
+    for line, fields in records:
+        mine = problems.setdefault(line, [])
+        if len(fields) < width:
+            mine.append(
+                _msg(f"{len(fields)} field(s), expected {width}", f"полей: {len(fields)}, нужно {width}")
+            )
+            continue
+        times: list[int | None] = []
+        for column in ("start", "end"):
+            try:
+                times.append(parse_local(fields[columns[column]], tz))
+            except ValueError as exc:
+                times.append(None)
+                mine.append(exc)
+        start_ms, end_ms = times
+        if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+            mine.append(_order_error())
+        candidates.append((line, fields[columns["operator"]], fields[columns["window"]], start_ms, end_ms))
     with _write(conn):
         known_operators = {r[0] for r in conn.execute("SELECT id FROM operators")}
         known_windows = {r[0] for r in conn.execute("SELECT id FROM windows")}
-        by_window: dict[str, list[_Row]] = {}
-        by_operator: dict[str, list[_Row]] = {}
-        for line, fields in records:
-            problems = []
-            if len(fields) < width:
-                errors.append(
-                    RowError(
-                        line,
-                        _msg(
-                            f"{len(fields)} field(s), expected {width}",
-                            f"полей: {len(fields)}, нужно {width}",
-                        ),
-                    )
-                )
-                continue
-            operator_id, window_id = fields[columns["operator"]], fields[columns["window"]]
+        rows: list[_Row] = []
+        for line, operator_id, window_id, start_ms, end_ms in candidates:
+            refs: list[Exception | str] = []
             if operator_id not in known_operators:
-                problems.append(_unknown_ref("operator", operator_id))
+                refs.append(_unknown_ref("operator", operator_id))
             if window_id not in known_windows:
-                problems.append(_unknown_ref("window", window_id))
-            times = []
-            for column in ("start", "end"):
-                try:
-                    times.append(parse_local(fields[columns[column]], tz))
-                except ValueError as exc:
-                    problems.append(exc)
-            if len(times) == 2:
-                start_ms, end_ms = times
-                if end_ms <= start_ms:
-                    problems.append(_order_error())
-                else:
-                    row = _Row(line, operator_id, window_id, start_ms, end_ms)
-                    other = _overlapping(conn, operator_id, window_id, start_ms, end_ms)
-                    if other is not None:
-                        problems.append(_overlap_error(other, tz))
-                    problems += _file_overlaps(row, by_window.setdefault(window_id, []), "window", window_id)
-                    problems += _file_overlaps(
-                        row, by_operator.setdefault(operator_id, []), "operator", operator_id
-                    )
-                    by_window[window_id].append(row)
-                    by_operator[operator_id].append(row)
-                    rows.append(row)
-            errors += [RowError(line, str(p)) for p in problems]
+                refs.append(_unknown_ref("window", window_id))
+            problems[line] = refs + problems[line]  # references first, then the times
+            if start_ms is not None and end_ms is not None and end_ms > start_ms:
+                rows.append(_Row(line, operator_id, window_id, start_ms, end_ms))
+        for line, conflicts in _overlaps(conn, rows, tz).items():
+            problems[line] += conflicts
+        errors = [RowError(line, str(p)) for line in sorted(problems) for p in problems[line]]
         if not errors and not rows:
             errors.append(RowError(header_line, _msg("the file has no shifts", "в файле нет смен")))
         if errors:
@@ -604,6 +635,61 @@ def import_shifts_csv(conn: sqlite3.Connection, text: str, tz: tzinfo) -> Import
         )
     _LOGGER.info("imported %d shift(s)", len(rows))
     return ImportResult(len(rows), span=(min(r.start_ms for r in rows), max(r.end_ms for r in rows)))
+
+
+def _overlaps(conn: sqlite3.Connection, rows: list[_Row], tz: tzinfo) -> dict[int, list[ScopeConflict]]:
+    """line -> its overlaps: with a stored shift (the first by start), with an earlier line of the
+    file by window, by operator (one each). A sweep over each window's and each operator's
+    intervals sorted by start: O(n log n), n the rows plus the stored shifts in their span."""
+    found: dict[int, list[ScopeConflict]] = {}
+    if not rows:
+        return found
+    lo, hi = min(r.start_ms for r in rows), max(r.end_ms for r in rows)
+    stored = _rows(
+        conn,
+        'SELECT id, operator, "window", start_ms, end_ms FROM shifts WHERE start_ms < ? AND end_ms > ?',
+        (hi, lo),
+    )
+    stored_hit: dict[int, dict[str, Any]] = {}  # line -> the stored shift it overlaps, earliest start
+    file_hit: dict[tuple[str, int], int] = {}  # (kind, line) -> the other line
+    for kind in ("window", "operator"):
+        groups: dict[str, list[tuple[int, int, int, Any]]] = {}
+        for r in rows:  # (start, 0 stored first / 1 file, line or id, the row)
+            groups.setdefault(getattr(r, kind), []).append((r.start_ms, 1, r.line, r))
+        for s in stored:
+            if s[kind] in groups:
+                groups[s[kind]].append((s["start_ms"], 0, s["id"], s))
+        for items in groups.values():
+            items.sort(key=lambda item: item[:3])
+            last_stored: dict[str, Any] | None = None  # the stored shift reaching furthest so far
+            last_file: _Row | None = None  # the file row reaching furthest so far
+            for start, is_file, _, item in items:
+                if is_file:
+                    if last_stored is not None and last_stored["end_ms"] > start:
+                        _earliest(stored_hit, item.line, last_stored)
+                    if last_file is not None and last_file.end_ms > start:
+                        a, b = sorted((last_file.line, item.line))
+                        file_hit.setdefault((kind, b), a)
+                    if last_file is None or item.end_ms > last_file.end_ms:
+                        last_file = item
+                else:
+                    if last_file is not None and last_file.end_ms > start:
+                        _earliest(stored_hit, last_file.line, item)
+                    if last_stored is None or item["end_ms"] > last_stored["end_ms"]:
+                        last_stored = item
+    for r in rows:
+        conflicts = found.setdefault(r.line, [])
+        if r.line in stored_hit:
+            conflicts.append(_overlap_error(stored_hit[r.line], tz))
+        for kind in ("window", "operator"):
+            if (kind, r.line) in file_hit:
+                conflicts.append(_file_overlap(file_hit[(kind, r.line)], kind, getattr(r, kind)))
+    return found
+
+
+def _earliest(hits: dict[int, dict[str, Any]], line: int, shift_row: dict[str, Any]) -> None:
+    if line not in hits or shift_row["start_ms"] < hits[line]["start_ms"]:
+        hits[line] = shift_row
 
 
 def decode_csv(raw: bytes) -> str:
@@ -666,20 +752,15 @@ def import_shifts_file(conn: sqlite3.Connection, raw: bytes, tz: tzinfo) -> Impo
     return result
 
 
-def _file_overlaps(row: _Row, earlier: list[_Row], kind: str, key: str) -> list[ScopeConflict]:
-    """The first earlier row of the file (same window, or same operator) that ``row`` overlaps."""
+def _file_overlap(other_line: int, kind: str, key: str) -> ScopeConflict:
+    """A row of the file overlaps line ``other_line`` (the same window, or the same operator)."""
     en, ru, _ = _KINDS[kind]
-    for other in earlier:
-        if other.start_ms < row.end_ms and other.end_ms > row.start_ms:
-            return [
-                ScopeConflict(
-                    _msg(
-                        f"overlaps line {other.line} (the same {en} {key})",
-                        f"пересекается со строкой {other.line} (совпадает {ru}: {key})",
-                    )
-                )
-            ]
-    return []
+    return ScopeConflict(
+        _msg(
+            f"overlaps line {other_line} (the same {en} {key})",
+            f"пересекается со строкой {other_line} (совпадает {ru}: {key})",
+        )
+    )
 
 
 # --- served clients -----------------------------------------------------------------------------

@@ -2,12 +2,19 @@
 
 One writer (the ingest thread) commits batches; readers (the API) open their own
 read-only connections, which WAL mode lets run beside the writer.
+
+The quarantine is bounded: every ingest commit that quarantines something also deletes the
+oldest rows beyond :data:`QUARANTINE_MAX_ROWS` or older than :data:`QUARANTINE_MAX_AGE_DAYS`
+days, at most :data:`QUARANTINE_PRUNE_BATCH` more than it added (by primary key, no scan), in
+the same transaction; the table only grows on those commits, so it never passes the bound for
+long, and no commit does more than a small, bounded delete.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +29,13 @@ from edge_hub import aggregates, identity
 _LOGGER = logging.getLogger(__name__)
 
 QUARANTINE_KEEP_BYTES = 1024
+#: the quarantine keeps at most the newest this many rows ...
+QUARANTINE_MAX_ROWS = 100_000
+#: ... and none older than this many days (by ``received_at``)
+QUARANTINE_MAX_AGE_DAYS = 90
+#: rows pruned at most per ingest commit beyond the ones it adds, so a backlog (an old hub's
+#: table) goes away over many commits instead of blocking one
+QUARANTINE_PRUNE_BATCH = 1000
 BUSY_TIMEOUT_MS = 5000
 
 #: An events row of :meth:`Store.commit`. ``inc`` comes last so that rows built without it (13
@@ -272,6 +286,8 @@ class Store:
                 aggregates.apply(conn, last_id)
             if quarantine:
                 conn.executemany(_INSERT_QUARANTINE, quarantine)
+            if quarantine or inserted < len(events):
+                self._prune_quarantine(len(quarantine) + QUARANTINE_PRUNE_BATCH)
             if statuses:
                 conn.executemany(_STATUS, statuses)
             if replayed:
@@ -280,6 +296,36 @@ class Store:
             if sightings:
                 identity.track(conn, sightings)
         return Committed(inserted, conflicts)
+
+    def _prune_quarantine(self, at_most: int, now_ms: int | None = None) -> int:
+        """Delete up to ``at_most`` of the oldest quarantine rows beyond :data:`QUARANTINE_MAX_ROWS`
+        or older than :data:`QUARANTINE_MAX_AGE_DAYS`; returns how many went (inside the caller's
+        transaction)."""
+        conn = self.conn
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        cutoff = now_ms - QUARANTINE_MAX_AGE_DAYS * 86_400_000
+        (top,) = conn.execute("SELECT coalesce(max(id), 0) FROM quarantine").fetchone()
+        gone = conn.execute(
+            "DELETE FROM quarantine WHERE id IN "
+            "(SELECT id FROM quarantine WHERE id <= ? ORDER BY id LIMIT ?)",
+            (top - QUARANTINE_MAX_ROWS, at_most),
+        ).rowcount
+        if gone < at_most:  # the oldest ones left, while they are too old (ids grow with time)
+            old = conn.execute(
+                "SELECT id FROM quarantine ORDER BY id LIMIT ?", (at_most - gone,)
+            ).fetchall()  # fmt: skip
+            ids = [i for (i,) in old]
+            if ids:
+                (last,) = conn.execute(
+                    "SELECT coalesce(max(id), 0) FROM quarantine WHERE id <= ? AND received_at < ?",
+                    (ids[-1], cutoff),
+                ).fetchone()
+                gone += conn.execute(
+                    "DELETE FROM quarantine WHERE id <= ? AND received_at < ?", (last, cutoff)
+                ).rowcount
+        if gone:
+            _LOGGER.info("quarantine: %d old row(s) pruned", gone)
+        return gone
 
     def _quarantine_conflicts(self, events: Sequence[tuple], topics: Sequence[str] | None) -> int:
         """Quarantine the rows whose key is stored with other content; return how many.

@@ -9,9 +9,13 @@ pages (``hub_ui/pages``) and the tests share one implementation. Writes that gua
 - Sessions: a random token (32 bytes, URL-safe) in a cookie; the table keeps only its SHA-256,
   with the user, a per-session CSRF token and an expiry. Disabling a user or resetting a
   password ends that user's sessions; changing one's own password ends the other ones.
-- Rate limiting: :data:`LOGIN_MAX_FAILURES` failures for one user name from one address within
-  :data:`LOGIN_WINDOW_S` refuse further attempts (even the right password) until the oldest
-  failure leaves the window.
+- Rate limiting: within :data:`LOGIN_WINDOW_S`, :data:`LOGIN_MAX_FAILURES` failures for one
+  user name from one address, :data:`LOGIN_MAX_FAILURES_PER_IP` from one address whatever the
+  names, or :data:`LOGIN_MAX_FAILURES_PER_USER` for one name whatever the addresses refuse
+  further attempts (even the right password) until the oldest failure leaves the window.
+- Hashing is bounded: at most :data:`HASH_CONCURRENCY` argon2 hashes or verifications run at
+  once (each takes ~64 MiB); a caller waits up to :data:`HASH_WAIT_S` for a turn, then gets
+  :class:`Busy` (the page answers 429 with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ import logging
 import re
 import secrets
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -33,6 +40,7 @@ from edge_hub.db import immediate
 from edge_hub.errors import OtklikError
 
 _LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 ADMIN, MANAGER, TECHNICIAN = "admin", "manager", "technician"
 ROLES = (ADMIN, MANAGER, TECHNICIAN)
@@ -44,6 +52,15 @@ ADMINS = frozenset({ADMIN})
 SESSION_TTL_S = 12 * 3600
 LOGIN_MAX_FAILURES = 5
 LOGIN_WINDOW_S = 300
+#: failures from one address within the window, whatever the user names (name rotation)
+LOGIN_MAX_FAILURES_PER_IP = 20
+#: failures of one user name within the window, whatever the addresses (address rotation)
+LOGIN_MAX_FAILURES_PER_USER = 20
+#: argon2 hashes/verifications at once (argon2-cffi's defaults take 64 MiB each)
+HASH_CONCURRENCY = 2
+#: how long a sign-in waits for a turn before it is refused as busy
+HASH_WAIT_S = 3.0
+BUSY_RETRY_AFTER_S = 2
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
 USERNAME_RE = re.compile(r"^[\w.@-]{2,64}$")
@@ -52,6 +69,7 @@ AUDIT_DETAIL_MAX = 500
 _HASHER = PasswordHasher()
 #: verified against when the user name is unknown, so a wrong name costs as much as a wrong password
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+_HASH_SLOTS = threading.BoundedSemaphore(HASH_CONCURRENCY)
 
 
 class AuthError(OtklikError, ValueError):
@@ -68,6 +86,14 @@ class RateLimited(AuthError):
     def __init__(self, retry_after: int) -> None:
         super().__init__("login.rate_limited")
         self.retry_after = retry_after
+
+
+class Busy(RateLimited):
+    """Every hashing slot stayed taken for :data:`HASH_WAIT_S`: try again in ``retry_after`` s."""
+
+    def __init__(self, retry_after: int = BUSY_RETRY_AFTER_S) -> None:
+        super().__init__(retry_after)
+        self.key = "login.busy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +140,8 @@ def migrate(db: Database) -> None:
         pk="id", not_null=["username", "ip", "at"], if_not_exists=True,
     )  # fmt: skip
     db["ui_login_failures"].create_index(["username", "ip", "at"], if_not_exists=True)
+    db["ui_login_failures"].create_index(["ip", "at"], if_not_exists=True)
+    db["ui_login_failures"].create_index(["at"], if_not_exists=True)
     db["ui_audit"].create(
         {"id": int, "at": int, "who": str, "action": str, "detail": str, "ip": str},
         pk="id", not_null=["at", "who", "action"], if_not_exists=True,
@@ -171,7 +199,7 @@ def create_user(
     check_password(password, again)
     if role not in ROLES:
         raise AuthError("err.role")
-    hashed = _HASHER.hash(password)
+    hashed = _hash(password)
     with immediate(conn):
         if conn.execute("SELECT 1 FROM ui_users WHERE username = ?", (name,)).fetchone():
             raise AuthError("err.user_exists")
@@ -187,7 +215,7 @@ def create_first_admin(conn: sqlite3.Connection, username: str, password: str, a
     """The first-run step: the first account, an admin; AuthError("err.setup_done") once any exists."""
     name = normalize_username(username)
     check_password(password, again)
-    hashed = _HASHER.hash(password)
+    hashed = _hash(password)
     with immediate(conn):
         if user_count(conn):
             raise AuthError("err.setup_done")
@@ -203,7 +231,7 @@ def create_first_admin(conn: sqlite3.Connection, username: str, password: str, a
 def set_password(conn: sqlite3.Connection, user_id: int, password: str, again: str | None = None) -> User:
     """A new password (an admin's reset); the user's sessions end."""
     check_password(password, again)
-    hashed = _HASHER.hash(password)
+    hashed = _hash(password)
     with immediate(conn):
         user = get_user(conn, user_id)
         if user is None:
@@ -255,31 +283,44 @@ def login(conn: sqlite3.Connection, username: str, password: str, ip: str) -> Us
         conn.execute("UPDATE ui_users SET last_login_at = ? WHERE id = ?", (now, row[0]))
         if _HASHER.check_needs_rehash(row[4]):
             conn.execute(
-                "UPDATE ui_users SET password_hash = ? WHERE id = ?", (_HASHER.hash(password), row[0])
+                "UPDATE ui_users SET password_hash = ? WHERE id = ?", (_hash(password), row[0])
             )
     return User(row[0], row[1], row[2], False)
 
 
+#: (limit, condition, which of (name, ip) it binds): the three sign-in limits of :func:`_count_attempt`
+_LIMITS = (
+    ("LOGIN_MAX_FAILURES", "username = ? AND ip = ?", (True, True)),
+    ("LOGIN_MAX_FAILURES_PER_IP", "ip = ?", (False, True)),
+    ("LOGIN_MAX_FAILURES_PER_USER", "username = ?", (True, False)),
+)
+
+
 def _count_attempt(conn: sqlite3.Connection, name: str, ip: str) -> int:
     """Count a password attempt of ``name`` from ``ip`` as a failure (a success clears it later);
-    RateLimited when :data:`LOGIN_MAX_FAILURES` are already in the window. Returns now (epoch ms)."""
+    RateLimited when one of the limits (this name from this address, this address whatever the
+    name, this name whatever the address) is already reached in the window. Returns now (ms)."""
     now = now_ms()
     since = now - LOGIN_WINDOW_S * 1000
+    retry_after = 0
     # The attempt is counted as a failure up front, in the transaction that checks the limit, so
     # parallel attempts cannot all slip under it; a success clears the count.
     with immediate(conn):
         conn.execute("DELETE FROM ui_login_failures WHERE at < ?", (since,))
-        failures = [
-            at for (at,) in conn.execute(
-                "SELECT at FROM ui_login_failures WHERE username = ? AND ip = ? AND at >= ? ORDER BY at",
-                (name, ip, since),
-            )
-        ]  # fmt: skip
-        if len(failures) < LOGIN_MAX_FAILURES:
+        for limit_name, where, (by_name, by_ip) in _LIMITS:
+            limit = globals()[limit_name]
+            args = ((name,) if by_name else ()) + ((ip,) if by_ip else ())
+            newest = [
+                at for (at,) in conn.execute(
+                    f"SELECT at FROM ui_login_failures WHERE {where} AND at >= ? ORDER BY at DESC LIMIT ?",
+                    (*args, since, limit),
+                )
+            ]  # fmt: skip
+            if len(newest) >= limit:  # wait until the limit-th newest failure leaves the window
+                retry_after = max(retry_after, (newest[-1] + LOGIN_WINDOW_S * 1000 - now + 999) // 1000, 1)
+        if not retry_after:
             conn.execute("INSERT INTO ui_login_failures (username, ip, at) VALUES (?, ?, ?)", (name, ip, now))
-    if len(failures) >= LOGIN_MAX_FAILURES:
-        oldest = failures[-LOGIN_MAX_FAILURES]
-        retry_after = max(1, (oldest + LOGIN_WINDOW_S * 1000 - now + 999) // 1000)
+    if retry_after:
         _LOGGER.warning("password of %r from %s refused for %d s: too many failures", name, ip, retry_after)
         raise RateLimited(retry_after)
     return now
@@ -303,7 +344,7 @@ def change_own_password(
     ).fetchone()
     if row is None or not _verify(row[0], current or ""):
         raise AuthError("account.wrong_password")
-    hashed = _HASHER.hash(password)
+    hashed = _hash(password)
     with immediate(conn):
         conn.execute("DELETE FROM ui_login_failures WHERE username = ? AND ip = ?", (user.username, ip))
         conn.execute("UPDATE ui_users SET password_hash = ? WHERE id = ?", (hashed, user.id))
@@ -313,11 +354,30 @@ def change_own_password(
     return ended
 
 
-def _verify(hashed: str, password: str) -> bool:
+def _bounded(work: Callable[[], _T]) -> _T:
+    """Run one argon2 operation in one of the :data:`HASH_CONCURRENCY` slots; :class:`Busy` when
+    none frees up within :data:`HASH_WAIT_S`."""
+    if not _HASH_SLOTS.acquire(timeout=HASH_WAIT_S):
+        _LOGGER.warning("password hashing busy: a sign-in was refused (%d at once)", HASH_CONCURRENCY)
+        raise Busy()
     try:
-        return _HASHER.verify(hashed, password)
-    except (VerificationError, InvalidHashError):
-        return False
+        return work()
+    finally:
+        _HASH_SLOTS.release()
+
+
+def _hash(password: str) -> str:
+    return _bounded(lambda: _HASHER.hash(password))
+
+
+def _verify(hashed: str, password: str) -> bool:
+    def check() -> bool:
+        try:
+            return _HASHER.verify(hashed, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return _bounded(check)
 
 
 # --- sessions and CSRF ----------------------------------------------------------------------

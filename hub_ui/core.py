@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -22,6 +23,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.requests import cookie_parser
 
 from edge_hub import __version__, sync
 from edge_hub.api.deps import RuntimeDep
@@ -30,6 +32,20 @@ from hub_ui import STATIC_DIR, TEMPLATES_DIR, auth, i18n
 from hub_ui.auth import Session, User
 
 _LOGGER = logging.getLogger(__name__)
+
+_BUSY = (
+    "Хаб сейчас проверяет другие пароли, повторите через несколько секунд. / "
+    "The hub is busy checking other passwords, try again in a few seconds."
+)
+i18n.register(
+    {
+        "login.busy": (_BUSY, _BUSY),
+        "err.import_too_large": (
+            "Файл смен слишком большой, ничего не загружено: {message}",
+            "The shifts file is too large, nothing was imported: {message}",
+        ),
+    }
+)
 
 SESSION_COOKIE = "otk_session"
 #: before login there is no session: the login and setup forms use a double-submit cookie
@@ -163,8 +179,27 @@ class Ui:
         auth.audit(self.conn, self.user, action, detail, ip=self.ip)
 
 
+#: addresses of reverse proxies whose ``X-Forwarded-For`` is believed (comma-separated); unset:
+#: none, and the header is ignored (a client could otherwise name any address it likes)
+TRUSTED_PROXIES_ENV = "OTK_TRUSTED_PROXIES"
+
+
+def trusted_proxies() -> frozenset[str]:
+    return frozenset(p.strip() for p in os.environ.get(TRUSTED_PROXIES_ENV, "").split(",") if p.strip())
+
+
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "-"
+    """The caller's address: the connection's peer, or, when that peer is a configured trusted
+    proxy (:data:`TRUSTED_PROXIES_ENV`), the nearest address in ``X-Forwarded-For`` that is not one."""
+    peer = request.client.host if request.client else "-"
+    proxies = trusted_proxies()
+    if peer not in proxies:
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in proxies:
+            return hop[:64]
+    return peer
 
 
 def pick_lang(request: Request) -> str:
@@ -181,6 +216,19 @@ def ui_context(request: Request, runtime: RuntimeDep) -> Iterator[Ui]:
 
 
 UiDep = Annotated[Ui, Depends(ui_context)]
+
+
+#: how often an open live stream checks that its session (or board link) is still valid
+STREAM_RECHECK_S = 3.0
+
+
+def stream_allowed(conn: sqlite3.Connection, request: Request, view: str, token: str | None) -> bool:
+    """Whether a live stream (``/ui/stream``) may go on: its session is alive (not signed out, the
+    user not disabled, not expired), or, for the board, its link is still the current one. Asked
+    when it opens and every :data:`STREAM_RECHECK_S` while it is open."""
+    if auth.session_for(conn, request.cookies.get(SESSION_COOKIE)) is not None:
+        return True
+    return view == "board" and token is not None and auth.board_token_ok(conn, token)
 
 
 def safe_next(target: str | None) -> str:
@@ -286,6 +334,22 @@ def api_access(request: Request, runtime: RuntimeDep) -> None:
         )
     finally:
         store.close()
+
+
+def api_caller_known(conn: sqlite3.Connection, headers: Mapping[str, str]) -> bool:
+    """Whether a JSON API caller could be let in at all (``headers`` with lower-case names): a live
+    session cookie, a known unrevoked token, or no account yet. The body limit
+    (``edge_hub.api.main.BodyLimit``) refuses the others before reading their body; the full
+    check is still :func:`api_access`."""
+    cookie = cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE)
+    if cookie and auth.session_for(conn, cookie) is not None:
+        return True
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        known = sync.find_token(conn, token.strip())
+        if known is not None and not known.revoked:
+            return True
+    return auth.user_count(conn) == 0
 
 
 _REALM = 'Bearer realm="otklik-hub"'

@@ -23,7 +23,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from edge_hub import office, summary
 from edge_hub.api.deps import RuntimeDep
 from edge_hub.store import Store
-from hub_ui import auth, i18n, numbers
+from hub_ui import auth, core, i18n, numbers
 from hub_ui.core import SESSION_COOKIE, Ui, UiDep, UiError, base_context, nav, page, render, require
 
 router = APIRouter()
@@ -124,14 +124,15 @@ async def stream(
     # On shutdown the stream ends itself (a complete response) instead of being cut off.
     stopping = anyio.Event()
     return EventSourceResponse(
-        _events(request, str(runtime.db_path), view, after, ui_context, stopping), ping=PING_S,
+        _events(request, str(runtime.db_path), view, after, ui_context, stopping, token), ping=PING_S,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         shutdown_event=stopping, shutdown_grace_period=SHUTDOWN_GRACE_S,
     )  # fmt: skip
 
 
 async def _events(
-    request: Request, db_path: str, view: str, after: int | None, ctx: dict[str, Any], stopping: anyio.Event
+    request: Request, db_path: str, view: str, after: int | None, ctx: dict[str, Any], stopping: anyio.Event,
+    token: str | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
     store = Store.reader(db_path)
     conn = store.conn
@@ -154,7 +155,12 @@ async def _events(
     try:
         last = after if after is not None else await anyio.to_thread.run_sync(numbers.last_event_id, conn)
         dirty, next_numbers = False, 0.0
+        recheck = time.monotonic() + core.STREAM_RECHECK_S
         while not stopping.is_set():
+            if time.monotonic() >= recheck:  # signed out, disabled, a new board link: the stream ends
+                if not await anyio.to_thread.run_sync(core.stream_allowed, conn, request, view, token):
+                    return
+                recheck = time.monotonic() + core.STREAM_RECHECK_S
             top, rows = await anyio.to_thread.run_sync(changes, last)
             if top > last:
                 last, dirty = top, True
