@@ -152,6 +152,21 @@ def faulty_console(
     return directory
 
 
+def fake_ntptime(directory: Path) -> tuple[Path, Path]:
+    """ntptime ships with the esp32 and rp2 ports, not the Unix port: a stand-in (a folder for
+    ``extra_path``) that records each settime() call's host in the returned file."""
+    fake = directory / "ntp"
+    fake.mkdir()
+    calls = directory / "ntp-calls.txt"
+    (fake / "ntptime.py").write_text(
+        "host = 'unset'\n"
+        "def settime():\n"
+        f"    with open({str(calls)!r}, 'a') as f:\n"
+        "        f.write(host + '\\n')\n"
+    )
+    return fake, calls
+
+
 def latest_status(db) -> dict:
     rows = db_rows(db, "SELECT status FROM devices")
     return json.loads(rows[0][0]) if rows and rows[0][0] else {}

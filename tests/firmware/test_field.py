@@ -19,6 +19,7 @@ from tests.firmware.consoles import (
     WDT_RESET,
     Tap,
     events,
+    fake_ntptime,
     faulty_console,
     latest_status,
 )
@@ -252,21 +253,8 @@ def test_a_board_without_a_button_wake_stays_awake_and_says_why(hub, console):
     wait_until(lambda: len(events(db)) == 1, 20, "it works like a mains console")
 
 
-def _fake_ntptime(tmp_path):
-    fake = tmp_path / "ntp"
-    fake.mkdir()
-    calls = tmp_path / "ntp-calls.txt"
-    (fake / "ntptime.py").write_text(
-        "host = 'unset'\n"
-        "def settime():\n"
-        f"    with open({str(calls)!r}, 'a') as f:\n"
-        "        f.write(host + '\\n')\n"
-    )
-    return fake, calls
-
-
 def test_the_clock_is_set_as_soon_as_a_late_wifi_comes_up(hub, console, tmp_path):
-    fake, calls = _fake_ntptime(tmp_path)
+    fake, calls = fake_ntptime(tmp_path)
     # the router is still starting after the power cut: Wi-Fi only after 2.5 s (before: the
     # first try found no Wi-Fi and the next came 60 s later)
     device = console(ntp_host="10.0.0.1").start({"OTK_WIFI_UP_MS": "2500"}, extra_path=(fake,))
@@ -275,7 +263,7 @@ def test_the_clock_is_set_as_soon_as_a_late_wifi_comes_up(hub, console, tmp_path
 
 
 def test_a_battery_console_tries_ntp_before_its_first_sleep(hub, console, tmp_path):
-    fake, calls = _fake_ntptime(tmp_path)
+    fake, calls = fake_ntptime(tmp_path)
     device = console(ntp_host="10.0.0.1", sleep_after_s=1, lockout_ms=0)
     device.start({"OTK_WIFI_UP_MS": "2500"}, extra_path=(fake,))
     wait_until(lambda: device.sleeps(), 30, f"deep sleep; log:\n{device.log()}")

@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from tests.firmware.consoles import SLEEP_EXIT, events
+from tests.firmware.consoles import SLEEP_EXIT, events, fake_ntptime
 from tests.helpers import db_rows, wait_until
 
 ALL_BUTTONS = "1,2,3,4,5"
@@ -107,16 +107,7 @@ def test_a_mains_console_never_sleeps(hub, console):
 
 
 def test_the_clock_is_set_by_ntp_from_the_provisioned_host(hub, console, tmp_path):
-    # ntptime ships with the esp32 and rp2 ports, not the Unix port: a stand-in records the call
-    fake = tmp_path / "ntp"
-    fake.mkdir()
-    calls = tmp_path / "ntp-calls.txt"
-    (fake / "ntptime.py").write_text(
-        "host = 'unset'\n"
-        "def settime():\n"
-        f"    with open({str(calls)!r}, 'a') as f:\n"
-        "        f.write(host + '\\n')\n"
-    )
+    fake, calls = fake_ntptime(tmp_path)  # ntptime is not on the Unix port: a stand-in
     device = console(ntp_host="10.0.0.1").start(extra_path=(fake,))
     wait_until(calls.exists, 20, f"an NTP sync; log:\n{device.log()}")
     assert Path(calls).read_text().split() == ["10.0.0.1"]
