@@ -64,6 +64,14 @@ def test_add_pending_ack_in_order_and_across_reboot(tmp_path):
     assert third == [expected[1:], 0]
 
 
+def test_newest_boot_is_the_highest_stored_boot_across_a_reboot(tmp_path):
+    # the device raises its boot counter to at least this when its identity files are lost
+    assert upy("o = Outbox('ob.log')\nprint(json.dumps(o.newest_boot()))", tmp_path) == 0
+    upy("o = Outbox('ob.log')\no.add(9, 1, b'a'); o.add(4, 1, b'b'); print(1)", tmp_path)
+    assert upy("o = Outbox('ob.log')\nprint(json.dumps(o.newest_boot()))", tmp_path) == 9
+    assert upy("o = Outbox('ob.log')\no.ack(9, [1])\nprint(json.dumps(o.newest_boot()))", tmp_path) == 4
+
+
 def test_add_is_on_flash_before_it_returns(tmp_path):
     # the process dies (os._exit-like: no close, no atexit) right after add() returned
     upy("o = Outbox('ob.log')\no.add(1, 1, b'x')\nprint('[]')\nimport sys\nsys.exit(0)", tmp_path)

@@ -55,7 +55,7 @@ class Device:
         self.identity = Identity(data_dir + "/identity", self.id, crashed=bool(self.last_crash))
         self.outbox = Outbox(data_dir + "/outbox.log", max_events=cfg["outbox_max"])
         # the outbox's newest boot is a floor for the boot counter, should its files be lost
-        self.identity.raise_floor(max([e[0] for e in self.outbox._idx] or [0]))
+        self.identity.raise_floor(self.outbox.newest_boot())
         self.crash_boots = self.identity.crash_boots
         self.safe_mode = self.crash_boots >= cfg["safe_mode_after"]
         self.battery_adc = battery_adc

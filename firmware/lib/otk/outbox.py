@@ -185,6 +185,11 @@ class Outbox:
     def depth(self):
         return self._idx.live
 
+    def newest_boot(self):
+        # The highest boot counter among the stored events (0 when empty): a floor for the
+        # device's boot counter should its identity files be lost.
+        return max([e[0] for e in self._idx] or [0])
+
     def add(self, boot, seq, payload):
         # Persist an event: True when stored, False when refused (drop_newest, full). OSError
         # when the flash refuses it even after a compaction: nothing changed, keep it elsewhere.
