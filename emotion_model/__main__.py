@@ -138,8 +138,10 @@ def _source_kind(spec: str) -> str:
     "--live-view",
     default=None,
     metavar="HOST:PORT",
-    help="Serve a heavily blurred admin view (off by default; host 127.0.0.1 unless given). "
-    "/ Размытый просмотр для администратора (по умолчанию выключен).",
+    help="Serve a heavily blurred admin view (off by default; host 127.0.0.1 unless given); every "
+    "request needs the token in OTK_LIVE_VIEW_TOKEN (made and logged once when unset; required for "
+    "a non-loopback host). / Размытый просмотр для администратора (по умолчанию выключен; нужен "
+    "токен из OTK_LIVE_VIEW_TOKEN).",
 )
 @click.option(
     "--ack-wait-s",
@@ -179,7 +181,11 @@ def monitor(
         password=password or url.password, state_dir=state_dir or mon.state_dir_default(device),
         heartbeat_s=heartbeat_s,
     )  # fmt: skip
-    view = mon.LiveView(*listen).start() if listen else None
+    try:
+        view = mon.LiveView(*listen).start() if listen else None  # token: OTK_LIVE_VIEW_TOKEN
+    except (ValueError, OSError) as exc:  # the message is in English and Russian already
+        click.echo(f"error / ошибка: --live-view: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     kind = _source_kind(source_spec)
     runner = mon.Monitor(
         pipeline, device_, lambda: open_source(source_spec), source_kind=kind, realtime=realtime, loop=loop,

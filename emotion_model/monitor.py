@@ -15,12 +15,15 @@ Three parts:
 Privacy by construction: frames live in memory for one step and are dropped; nothing but visit
 summaries and status ever leaves the process or reaches the disk. The optional admin live view
 (:class:`LiveView`, off by default) keeps only a 1/16-scale copy of the latest frame in memory and
-serves it upscaled, i.e. heavily blurred, with the boxes drawn on top.
+serves it upscaled, i.e. heavily blurred, with the boxes drawn on top; only to whoever has its
+token, and on loopback unless a token was configured.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
+import ipaddress
 import logging
 import os
 import platform
@@ -30,9 +33,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import orjson
@@ -549,21 +554,61 @@ def visit_event(visit, start_epoch: int) -> dict[str, Any]:
 # --- the admin live view --------------------------------------------------------------------------
 
 
+LIVE_VIEW_TOKEN_ENV = "OTK_LIVE_VIEW_TOKEN"
+_UNAUTHORIZED = (
+    "401: the live view needs its token (?token=... on the page, or Authorization: Bearer ...)\n"
+    "401: для просмотра нужен токен (?token=... в адресе страницы или Authorization: Bearer ...)\n"
+).encode()
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 class LiveView:
     """A heavily blurred picture of what the camera sees, with boxes and labels, on a tiny HTTP server.
 
     Only a 1/``shrink``-scale copy of the latest frame is kept, in memory; it is upscaled when
     served, so no face is recognisable. ``GET /frame.jpg`` is one JPEG, ``GET /stream.mjpg`` an
-    MJPEG stream, ``GET /`` a page showing it. Bind to loopback unless the admin asks otherwise.
+    MJPEG stream, ``GET /`` a page showing it.
+
+    Every request needs the token: ``token``, else the environment variable
+    ``OTK_LIVE_VIEW_TOKEN``, else a random one made here (logged once, in the URL to open).
+    ``GET /?token=...`` serves the page and sets an HttpOnly, SameSite=Strict cookie that the
+    page's picture then carries; any path also takes ``Authorization: Bearer <token>``.
+    Anything else gets 401. It binds to 127.0.0.1 by default and refuses (ValueError) any
+    address that is not loopback unless a token was configured (argument or environment).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, shrink: int = 16, stream_fps: float = 5.0):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        token: str | None = None,
+        shrink: int = 16,
+        stream_fps: float = 5.0,
+    ):
         self.shrink = max(4, int(shrink))
         self.stream_interval = 1.0 / max(0.5, stream_fps)
         self._lock = threading.Lock()
         self._small: np.ndarray | None = None
         self._size = (0, 0)
         self._overlay: list[tuple[tuple[int, int, int, int], str]] = []
+        configured = (token if token is not None else os.environ.get(LIVE_VIEW_TOKEN_ENV, "")).strip()
+        self.token_configured = bool(configured)
+        self.token = configured or secrets.token_urlsafe(24)
+        if not self.token_configured and not ((host and _is_loopback(host)) or host == "localhost"):
+            raise ValueError(
+                f"the live view would be reachable from the network on {host or '0.0.0.0'}: set a token "
+                f"first ({LIVE_VIEW_TOKEN_ENV}), or listen on 127.0.0.1 / просмотр доступен из сети на "
+                f"{host or '0.0.0.0'}: сначала задайте токен ({LIVE_VIEW_TOKEN_ENV}) или слушайте 127.0.0.1"
+            )
+        # the cookie holds a value derived from the token, not the token (which may hold any character)
+        self._cookie_value = hmac.new(self.token.encode(), b"otk-live-view-cookie", "sha256").hexdigest()
         view = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -571,21 +616,55 @@ class LiveView:
                 view._handle(self)
 
             def log_message(self, format: str, *args) -> None:
-                _LOGGER.debug("live view: %s", format % args)
+                # never the query: it may hold the token
+                _LOGGER.debug("live view: %s %s", self.command, urlsplit(self.path).path)
 
         self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
         self.host, self.port = self.server.server_address[:2]
+        self.server.daemon_threads = True
+        self.cookie_name = f"otk_live_view_{self.port}"  # cookies ignore ports: one per view
         self._thread = threading.Thread(target=self.server.serve_forever, name="live-view", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The address to open, token included."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}/?token={self.token}"
 
     def start(self) -> LiveView:
         self._thread.start()
-        _LOGGER.info("admin live view (blurred) on http://%s:%d/", self.host, self.port)
+        if self.token_configured:
+            _LOGGER.info(
+                "admin live view (blurred) on http://%s:%d/?token=<%s> / размытый просмотр",
+                self.host, self.port, LIVE_VIEW_TOKEN_ENV,
+            )  # fmt: skip
+        else:  # the only place the generated token is ever shown
+            _LOGGER.warning("admin live view (blurred), open / размытый просмотр, откройте: %s", self.url)
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever, which may never have run
+            self.server.shutdown()
         self.server.server_close()
+
+    def _matches(self, candidate: str | None, secret: str | None = None) -> bool:
+        expected = (secret or self.token).encode()
+        return bool(candidate) and hmac.compare_digest(candidate.encode("utf-8", "replace"), expected)
+
+    def _authorized(self, req: BaseHTTPRequestHandler, query: dict[str, list[str]]) -> tuple[bool, bool]:
+        """(allowed, came with the query token: set the cookie)."""
+        scheme, _, credentials = (req.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() == "bearer" and self._matches(credentials.strip()):
+            return True, False
+        cookie = SimpleCookie()
+        with contextlib.suppress(CookieError):
+            cookie.load(req.headers.get("Cookie") or "")
+        morsel = cookie.get(self.cookie_name)
+        if morsel is not None and self._matches(morsel.value, self._cookie_value):
+            return True, False
+        if urlsplit(req.path).path == "/" and self._matches((query.get("token") or [None])[0]):
+            return True, True
+        return False, False
 
     def update(self, frame: np.ndarray, faces: Sequence, probs: np.ndarray, labels: Sequence[str]) -> None:
         """Keep a tiny copy of ``frame`` (the frame itself is not kept) and the boxes with labels."""
@@ -624,7 +703,15 @@ class LiveView:
         return buf.tobytes() if ok else None
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
-        path = req.path.split("?")[0]
+        parts = urlsplit(req.path)
+        path = parts.path
+        allowed, set_cookie = self._authorized(req, parse_qs(parts.query))
+        if not allowed:
+            self._reply(
+                req, 401, "text/plain; charset=utf-8", _UNAUTHORIZED,
+                {"WWW-Authenticate": 'Bearer realm="otklik-live-view"'},
+            )  # fmt: skip
+            return
         if path == "/":
             page = (
                 b"<!doctype html><meta charset=utf-8><title>emotion monitor</title>"
@@ -632,7 +719,12 @@ class LiveView:
                 b"\xd0\xb8\xd0\xb7\xd0\xbe\xd0\xb1\xd1\x80\xd0\xb0\xd0\xb6\xd0\xb5\xd0\xbd\xd0\xb8\xd0\xb5"
                 b"<p><img src=/stream.mjpg>"
             )
-            self._reply(req, 200, "text/html; charset=utf-8", page)
+            cookie = (
+                {"Set-Cookie": f"{self.cookie_name}={self._cookie_value}; Path=/; HttpOnly; SameSite=Strict"}
+                if set_cookie
+                else {}
+            )
+            self._reply(req, 200, "text/html; charset=utf-8", page, cookie)
         elif path == "/frame.jpg":
             data = self.jpeg()
             if data is None:
@@ -643,6 +735,7 @@ class LiveView:
             req.send_response(200)
             req.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
             req.send_header("Cache-Control", "no-store")
+            req.send_header("X-Content-Type-Options", "nosniff")
             req.end_headers()
             try:
                 while True:
@@ -660,11 +753,18 @@ class LiveView:
             self._reply(req, 404, "text/plain", b"not found\n")
 
     @staticmethod
-    def _reply(req: BaseHTTPRequestHandler, code: int, ctype: str, body: bytes) -> None:
+    def _reply(
+        req: BaseHTTPRequestHandler, code: int, ctype: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         req.send_response(code)
         req.send_header("Content-Type", ctype)
         req.send_header("Content-Length", str(len(body)))
         req.send_header("Cache-Control", "no-store")
+        req.send_header("Referrer-Policy", "no-referrer")  # the page's URL may hold the token
+        req.send_header("X-Content-Type-Options", "nosniff")
+        req.send_header("X-Frame-Options", "DENY")
+        for name, value in (headers or {}).items():
+            req.send_header(name, value)
         req.end_headers()
         req.wfile.write(body)
 

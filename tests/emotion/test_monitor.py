@@ -83,7 +83,7 @@ class Bus:
         self.client.on_connect = lambda c, *a: c.subscribe(pattern, 1)
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", broker.port)
+        self.client.connect("127.0.0.1", broker.hub_port)
         self.client.loop_start()
         assert subscribed.wait(10), "the test subscriber could not subscribe"
 
@@ -505,13 +505,14 @@ def test_live_view_is_off_by_default_and_blurred(models, tmp_path):
     probs = classifier.classify(frame, [f.box for f in faces])
     host, port = parse_listen(":0")
     assert host == "127.0.0.1"
-    view = LiveView(host, port).start()
+    view = LiveView(host, port, token="t").start()
+    auth = {"Authorization": "Bearer t"}
     try:
         url = f"http://{view.host}:{view.port}"
-        assert httpx.get(f"{url}/frame.jpg", timeout=5).status_code == 503  # nothing yet
+        assert httpx.get(f"{url}/frame.jpg", headers=auth, timeout=5).status_code == 503  # nothing yet
         view.update(frame, faces, probs, classifier.labels)
         del frame
-        reply = httpx.get(f"{url}/frame.jpg", timeout=5)
+        reply = httpx.get(f"{url}/frame.jpg", headers=auth, timeout=5)
         assert reply.status_code == 200 and reply.headers["content-type"] == "image/jpeg"
         served = cv2.imdecode(np.frombuffer(reply.content, np.uint8), cv2.IMREAD_COLOR)
         raw = clip.frame(clip.schedule[0][0] + 30)
@@ -523,7 +524,7 @@ def test_live_view_is_off_by_default_and_blurred(models, tmp_path):
         assert sharpness(served) < sharpness(raw) / 3  # even with the boxes and labels drawn
         # the box is drawn (green) where the face is
         assert served[y, x + w // 2, 1] > 200
-        assert httpx.get(f"{url}/", timeout=5).status_code == 200
+        assert httpx.get(f"{url}/", headers=auth, timeout=5).status_code == 200
     finally:
         view.stop()
 
