@@ -527,6 +527,14 @@ def _ru_column(column: str) -> str:
     return next(ru for ru, en in CSV_HEADERS.items() if en == column and not ru.isascii())
 
 
+class _NotCsv(Exception):
+    """A record the csv module cannot read (e.g. a NUL byte): a bad line, reported as such."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
 def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of each non-blank record; ',' or ';' (as Excel writes in Russia) between them.
 
@@ -535,7 +543,11 @@ def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
     """
     text = text.removeprefix("\ufeff")
     first = next((line for line in text.splitlines() if line.strip()), "")
-    reader = csv.reader(io.StringIO(text), delimiter=";" if first.count(";") > first.count(",") else ",")
+    # newline="": the csv module reads the line ends itself (a quoted field may hold one; a lone
+    # CR ends a line as in old Mac exports)
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=";" if first.count(";") > first.count(",") else ","
+    )
     start = 1
     records = 0
     while True:
@@ -551,9 +563,7 @@ def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
                         f"строка {start}: поле длиннее {MAX_FIELD_CHARS // 1024} КиБ",
                     )
                 ) from None
-            raise ImportTooLarge(
-                _msg(f"line {start}: not a CSV record ({exc})", f"строка {start}: это не строка CSV ({exc})")
-            ) from None
+            raise _NotCsv(start, _msg(f"not a CSV record ({exc})", f"это не строка CSV ({exc})")) from None
         if any(f.strip() for f in fields):
             records += 1
             if records > MAX_IMPORT_ROWS + 1:  # the header and MAX_IMPORT_ROWS shifts
@@ -580,7 +590,10 @@ def import_shifts_csv(conn: sqlite3.Connection, text: str, tz: tzinfo) -> Import
     its span). At most :data:`MAX_IMPORT_ROWS` shifts and :data:`MAX_FIELD_CHARS` per field, else
     :class:`ImportTooLarge` and nothing is written.
     """
-    records = list(_csv_rows(text))
+    try:
+        records = list(_csv_rows(text))
+    except _NotCsv as exc:
+        return ImportResult(0, (RowError(exc.line, exc.message),))
     if not records:
         return ImportResult(0, (RowError(1, _msg("the file is empty", "файл пустой")),))
     (header_line, header_fields), records = records[0], records[1:]
@@ -746,7 +759,22 @@ def import_shifts_file(conn: sqlite3.Connection, raw: bytes, tz: tzinfo) -> Impo
     of the new shifts are credited to their operators (attribution, flags and buckets again)."""
     from edge_hub import aggregates  # it imports this module
 
-    result = import_shifts_csv(conn, decode_csv(raw), tz)
+    try:
+        text = decode_csv(raw)
+    except UnicodeDecodeError:  # not UTF-8, and a byte Windows-1251 does not have (0x98)
+        return ImportResult(
+            0,
+            (
+                RowError(
+                    1,
+                    _msg(
+                        "not a text file in UTF-8 or Windows-1251: save it as CSV",
+                        "это не текст в UTF-8 или Windows-1251: сохраните файл как CSV",
+                    ),
+                ),
+            ),
+        )
+    result = import_shifts_csv(conn, text, tz)
     if result.ok and result.span is not None:
         aggregates.rebuild(conn, *result.span)
     return result

@@ -52,6 +52,11 @@ API_REFUSALS = refusals(401, 403, 422)
 BODY_REFUSALS = refusals(400, 413)
 
 
+#: a character that is not white space as str.strip() sees it (str.isspace): names and who acts on
+#: an alert are kept stripped, so one of only spaces (a no-break space included) is none
+NOT_ONLY_SPACES = r"[^\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
 # --- strict times -------------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from edge_hub import alerts
 from edge_hub.alerts import COMMENT_MAX, WHO_MAX, AlertConflict, AlertError, AlertNotFound
 from edge_hub.api.deps import StoreDep, WriterDep
-from edge_hub.api.models import API_REFUSALS, BODY_REFUSALS, SQL_INT_MAX, iso, refusals
+from edge_hub.api.models import API_REFUSALS, BODY_REFUSALS, NOT_ONLY_SPACES, SQL_INT_MAX, iso, refusals
 from edge_hub.api.routes import Route
 
 router = APIRouter(tags=["alerts"], route_class=Route, responses=API_REFUSALS)
@@ -66,7 +66,12 @@ class AlertOut(BaseModel):
 
 
 class AlertAction(BaseModel):
-    who: str = Field(min_length=1, max_length=WHO_MAX, description="Who acknowledges / resolves it")
+    who: str = Field(
+        min_length=1,
+        max_length=WHO_MAX,
+        pattern=NOT_ONLY_SPACES,
+        description="Who acknowledges / resolves it (kept without the spaces around it)",
+    )
     comment: str | None = Field(None, max_length=COMMENT_MAX, description="What was done, or will be")
 
 

@@ -1,5 +1,9 @@
 """GET /api/v1/metrics/*: the office's numbers, each with its sample size (see edge_hub/summary.py).
 
+``/timeseries``, ``/emotions`` and ``/readings`` give a point per hour or day of the period, at
+most ``MAX_POINTS`` (10,000, the export's row cap): a longer period is a 422 (centuries by the hour
+would take minutes and gigabytes).
+
 ``POST /api/v1/metrics/rebuild`` follows the page's rules (hub_ui/pages/settings.py): a signed-in
 user must be an admin (403 otherwise; an ``api:write`` token, made on the hub's command line, may)
 and the period is at most ``REBUILD_MAX_DAYS`` days (422 otherwise): a rebuild holds the write lock.
@@ -21,6 +25,9 @@ router = APIRouter(prefix="/metrics", tags=["metrics"], route_class=Route, respo
 
 #: the longest period POST /metrics/rebuild takes (the settings page's limit)
 REBUILD_MAX_DAYS = 400
+#: the most points (hours or days of the period) /timeseries, /emotions and /readings answer with
+MAX_POINTS = 10_000
+_HOUR_MS = 3_600_000
 _DAY_MS = 86_400_000
 
 FromQ = Annotated[IsoDateTime, Query(alias="from", description="Period start, ISO 8601 (inclusive)")]
@@ -36,6 +43,20 @@ def _period(from_: IsoDateTime, to: IsoDateTime) -> tuple[int, int]:
     assert lo is not None and hi is not None
     if hi <= lo:
         raise HTTPException(422, detail="'to' must be after 'from' / 'to' должно быть позже 'from'")
+    return lo, hi
+
+
+def _series_period(from_: IsoDateTime, to: IsoDateTime, step: str) -> tuple[int, int]:
+    """:func:`_period`, of at most ``MAX_POINTS`` hours (step=hour) or days (step=day)."""
+    lo, hi = _period(from_, to)
+    if (hi - lo) / (_HOUR_MS if step == "hour" else _DAY_MS) > MAX_POINTS:
+        unit, unit_ru = ("hours", "часов") if step == "hour" else ("days", "дней")
+        raise HTTPException(
+            422,
+            detail=f"at most {MAX_POINTS} {unit} at step={step}: choose a shorter period"
+            f"{' or step=day' if step == 'hour' else ''} / не больше {MAX_POINTS} {unit_ru} при "
+            f"step={step}: сократите период{' или выберите step=day' if step == 'hour' else ''}",
+        )
     return lo, hi
 
 
@@ -68,7 +89,7 @@ def get_timeseries(
     device: DeviceQ = None,
     department: DepartmentQ = None,
 ) -> dict[str, Any]:
-    lo, hi = _period(from_, to)
+    lo, hi = _series_period(from_, to, step)
     scope = summary.Scope(window=window, operator=operator, device=device, department=department)
     try:
         return summary.timeseries(store.conn, lo, hi, question, step, scope)
@@ -88,7 +109,7 @@ def get_emotions(
     department: DepartmentQ = None,
 ) -> dict[str, Any]:
     """Camera visits per slot: the count by dominant emotion and the emotional NPS ``{value, n}``."""
-    lo, hi = _period(from_, to)
+    lo, hi = _series_period(from_, to, step)
     scope = summary.Scope(window=window, operator=operator, device=device, department=department)
     return summary.emotions(store.conn, lo, hi, step, scope)
 
@@ -104,7 +125,7 @@ def get_readings(
     device: DeviceQ = None,
 ) -> dict[str, Any]:
     """A sensor metric per slot: n, mean, min, max (and the sum, which is what visitors add up to)."""
-    lo, hi = _period(from_, to)
+    lo, hi = _series_period(from_, to, step)
     return summary.readings(store.conn, lo, hi, metric, step, summary.Scope(window=window, device=device))
 
 

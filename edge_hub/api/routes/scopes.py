@@ -9,19 +9,20 @@ offset are office local time (the ``timezone`` setting); shifts come back in tha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, tzinfo
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from edge_hub import office, scopes
 from edge_hub.api.deps import StoreDep, WriterDep
 from edge_hub.api.models import (
     API_REFUSALS,
     BODY_REFUSALS,
+    NOT_ONLY_SPACES,
     SQL_INT_MAX,
     IsoDate,
     IsoDateTime,
@@ -30,12 +31,20 @@ from edge_hub.api.models import (
 )
 from edge_hub.api.routes import Route
 from edge_hub.office import OfficeSettings
-from edge_hub.scopes import ID_PATTERN, NAME_MAX, ScopeConflict, ScopeError, ScopeNotFound
+from edge_hub.scopes import ID_PATTERN, NAME_MAX, RowError, ScopeConflict, ScopeError, ScopeNotFound
 
 router = APIRouter(tags=["scopes"], route_class=Route, responses=API_REFUSALS)
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="Lowercase letters, digits, '-', '_'; at most 32")]
-Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
+Name = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=NAME_MAX,
+        pattern=NOT_ONLY_SPACES,
+        description="Kept without the spaces around it; not only spaces",
+    ),
+]
 DepartmentId = Annotated[str, Path(pattern=ID_PATTERN)]
 WindowId = Annotated[str, Path(pattern=ID_PATTERN)]
 OperatorId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -111,7 +120,7 @@ class ServedIn(BaseModel):
     window: str = Field(
         "", pattern=f"^$|{ID_PATTERN}", description="An existing window; empty: the whole office"
     )
-    count: int = Field(ge=0, description="Clients served that day")
+    count: StrictInt = Field(ge=0, le=SQL_INT_MAX, description="Clients served that day (a JSON integer)")
     source: Literal["manual", "counter", "queue"] = "manual"
 
 
@@ -311,14 +320,18 @@ def import_shifts(
     """Import shifts from CSV, all or nothing (see edge_hub/SCOPES.md for the format)."""
     result = scopes.import_shifts_file(writer.conn, body, office.load(writer.conn).zone)
     if not result.ok:
-        raise HTTPException(
-            422,
-            detail={
-                "message": "nothing was imported, fix these lines / ничего не загружено, исправьте строки",
-                "errors": [RowErrorOut(line=e.line, message=e.message).model_dump() for e in result.errors],
-            },
-        )
+        raise _import_refused(result.errors)
     return ImportOut(added=result.added)
+
+
+def _import_refused(errors: Iterable[RowError]) -> HTTPException:
+    return HTTPException(
+        422,
+        detail={
+            "message": "nothing was imported, fix these lines / ничего не загружено, исправьте строки",
+            "errors": [RowErrorOut(line=e.line, message=e.message).model_dump() for e in errors],
+        },
+    )
 
 
 @router.delete("/shifts/{shift_id:int}", status_code=204, responses=refusals(404))
