@@ -642,16 +642,18 @@ def main(argv: list[str] | None = None) -> int:
             results["outbox"] = outbox_bench(tmp, args.outbox_presses, args.outbox_runs)
         if args.outbox_only:
             raise _Done
-        port = free_port(HOST)
+        port = free_port(HOST)  # the consoles' listener (client id forced to the login)
+        hub_port = free_port(HOST)  # the hub's own listener (the hub and its tap)
         files, passwords = write_mosquitto_config(
-            tmp / "broker", site=SITE, port=port, devices=dict.fromkeys(DEVICE_IDS)
+            tmp / "broker", site=SITE, port=port, devices=dict.fromkeys(DEVICE_IDS), hub_port=hub_port
         )
         hub_password = passwords[HUB_USER]
         broker = children.start([binary, "-c", str(files.conf)], tmp / "mosquitto.log")
         wait_for_port(HOST, port, 10, broker)
+        wait_for_port(HOST, hub_port, 10, broker)
         settings = load_settings(
             site=SITE,
-            mqtt_url=f"mqtt://{HOST}:{port}",
+            mqtt_url=f"mqtt://{HOST}:{hub_port}",
             mqtt_username=HUB_USER,
             mqtt_password=hub_password,
             data_dir=tmp / "hub",
@@ -660,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
         hub = Hub(settings)
         hub.start()
         wait_for(hub.wait_connected, 15, "the hub to connect")
-        tap = Tap(port, hub_password)
+        tap = Tap(hub_port, hub_password)
         log(f"mosquitto on {HOST}:{port}, in-process hub (batch {settings.batch_ms} ms), tap on; {tmp}")
 
         # 1. heap high-water mark: micropython.mem_peak() in this build counts every m_malloc ever

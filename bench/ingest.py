@@ -819,39 +819,41 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # 1. the broker, with the hub's real lossless configuration
         devices = device_ids(args.devices)
-        port = free_port(HOST)
+        port = free_port(HOST)  # the devices' listener (client id forced to the login)
+        hub_port = free_port(HOST)  # the hub's own listener: the hub and the bare subscriber
         files, passwords = write_mosquitto_config(
             tmp / "broker", site=args.site, port=port, inflight=args.inflight,
-            devices=dict.fromkeys(devices),
+            devices=dict.fromkeys(devices), hub_port=hub_port,
         )  # fmt: skip
         hub_password = passwords.pop(HUB_USER)
         broker = children.start([binary, "-c", str(files.conf)], tmp / "mosquitto.stderr.log")
         wait_for_port(HOST, port, BROKER_START_S, broker)
+        wait_for_port(HOST, hub_port, BROKER_START_S, broker)
         log(f"mosquitto {results['machine']['mosquitto']} on {HOST}:{port} (pid {broker.pid}), "
             f"{args.devices} devices, {args.repeat} drain(s) of each kind, {tmp}")  # fmt: skip
 
         # 2a/2b, interleaved (raw 1, hub 1, raw 2, hub 2, ...) so that drift in the speed of
         # a shared machine hits both alike. Each drain has its own backlog and only its own
         # client has a session while it is published: the other one's session is deleted.
-        hub = HubProcess(children, tmp, port, hub_password, args)
+        hub = HubProcess(children, tmp, hub_port, hub_password, args)
         hub_client_id = f"otklik-hub-{args.site}"
         raw_runs, hub_runs = [], []
         results["raw_runs"], results["hub_runs"] = raw_runs, hub_runs
         for rep in range(1, args.repeat + 1):
             label = f"(a) raw {rep}/{args.repeat}"
-            raw_session(port, hub_password, args.site, create=True)
+            raw_session(hub_port, hub_password, args.site, create=True)
             boot += 1
             pub_rate = publish_backlog(port, passwords, args, boot, label)
             log(f"{label}: published at {pub_rate:,.0f} msg/s; draining with bare paho")
             time.sleep(SETTLE_S)  # as the hub's start-up gives the broker a pause after publishing
-            run = raw_drain(port, hub_password, args.events, args.timeout, broker.pid)
+            run = raw_drain(hub_port, hub_password, args.events, args.timeout, broker.pid)
             run["publish_msg_per_s"] = round(pub_rate)
             raw_runs.append(run)
             log(
                 f"{label}: {run['messages']:,} in {run['span_s']:.2f} s first->last = "
                 f"{run['msg_per_s']:,} msg/s"
             )
-            raw_session(port, hub_password, args.site, create=False)  # delete its session
+            raw_session(hub_port, hub_password, args.site, create=False)  # delete its session
 
             label = f"(b) hub {rep}/{args.repeat}"
             log(f"{label}: first start, to create its persistent session")
@@ -878,7 +880,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{run['msg_per_s']:,} msg/s; {run['wall_s']:.2f} s from process start")  # fmt: skip
             if rep < args.repeat:
                 hub.stop()
-                raw_session(port, hub_password, args.site, create=False, client_id=hub_client_id)
+                raw_session(hub_port, hub_password, args.site, create=False, client_id=hub_client_id)
 
         # 2c. latency with the hub running (on the last drain's database)
         if not args.skip_latency:

@@ -8,6 +8,14 @@ a private Mosquitto child on loopback and restarts it if it dies. Where no Mosqu
 exists it falls back to the pure-Python amqtt broker, which is NOT lossless (anonymous sessions
 are not persisted, messages in flight at a crash are not resent); there only the devices'
 outbox with end-to-end acks keeps presses.
+
+Client ids: on the device-facing listeners (plain and TLS) Mosquitto replaces every client id
+with the login name (``use_username_as_clientid``), so a device's login cannot take over the
+hub's or another device's client id (which would throw that client off and, with a clean
+session, wipe its stored session and the messages queued in it). The hub keeps its own fixed
+client id on a separate listener on 127.0.0.1 (``hub_port``) where that option is not set.
+The amqtt fallback takes any client id from anyone (no logins, nothing forced), so any local
+client can take over the hub's session there: one more reason it listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -52,10 +60,15 @@ _CONF = """\
 # dropped half of a burst, and the default autosave_interval 1800 lost every queued message
 # at a SIGKILL.
 per_listener_settings false
-listener {port} {bind}
-protocol mqtt
 set_tcp_nodelay true
 user {user}
+{hub_listener}
+# devices: the client id is forced to the login name (= device id), so no login can take over
+# the session of the hub or of another device (a per-listener option whatever
+# per_listener_settings says; not re-read on SIGHUP)
+listener {port} {bind}
+protocol mqtt
+use_username_as_clientid true
 
 # per-device credentials (username = device id) and an ACL: a device writes only its own topics
 allow_anonymous false
@@ -89,13 +102,22 @@ connection_messages true
 _TLS_LISTENER = """
 # TLS for devices (edge-hub mosquitto-config --tls): the server certificate is signed by the
 # hub's own CA; devices verify the broker with {ca_der} (DER) or {ca} (PEM),
-# named by "broker_ca" in their device.json. Same logins and ACL as the plain listener.
+# named by "broker_ca" in their device.json. Same logins and ACL as the plain listener, and
+# the same client id = login name.
 listener {port} {bind}
 protocol mqtt
+use_username_as_clientid true
 cafile {ca}
 certfile {cert}
 keyfile {key}
 tls_version tlsv1.2
+"""
+
+_HUB_LISTENER = """
+# the hub's own connection, loopback only: it keeps its fixed client id and persistent session
+# here (use_username_as_clientid is not set on this listener)
+listener {port} 127.0.0.1
+protocol mqtt
 """
 
 _ACL = """\
@@ -430,6 +452,7 @@ def write_mosquitto_config(
     tls_port: int | None = None,
     tls_bind: str | None = None,
     tls_hosts: Iterable[str] = (),
+    hub_port: int | None = None,
 ) -> tuple[BrokerFiles, dict[str, str]]:
     """Write mosquitto.conf, acl and passwd under ``directory``.
 
@@ -438,6 +461,12 @@ def write_mosquitto_config(
     a TLS listener on ``tls_bind`` (default ``bind``) is added, with a certificate for
     :func:`default_tls_hosts` plus ``tls_hosts`` (see :func:`ensure_tls`; the CA is
     ``files.ca_der`` / ``files.ca_cert``).
+
+    The device listeners force client id = login name (``use_username_as_clientid``). With
+    ``hub_port`` the hub gets its own listener on 127.0.0.1 without that, where it keeps its
+    configured client id; without it, the hub connecting to the device listener gets the client
+    id ``_hub`` (its login name) - still its own, but then no other client may use the hub's
+    login at the same time.
     """
     files = BrokerFiles(Path(directory).resolve())
     files.data.mkdir(parents=True, exist_ok=True)
@@ -469,6 +498,7 @@ def write_mosquitto_config(
             log=files.log,
             pid=files.pid,
             tls=tls,
+            hub_listener=_HUB_LISTENER.format(port=hub_port) if hub_port is not None else "",
         )
     )
     files.acl.write_text(_ACL.format(site=site, hub=HUB_USER))
@@ -528,10 +558,18 @@ class EmbeddedBroker:
         self.hub_password: str | None = None
         self.tls_port = (tls_port or free_port(bind)) if tls_port is not None else None
         self.tls_hosts = tuple(tls_hosts)
+        # the hub's own loopback listener (Mosquitto): there its client id is not replaced by
+        # its login name; devices use ``port`` / ``tls_port``, where it is
+        self.hub_port = free_port("127.0.0.1") if self.kind == "mosquitto" else self.port
 
     @property
     def host(self) -> str:
         return "127.0.0.1" if self.bind in ("0.0.0.0", "") else self.bind
+
+    @property
+    def hub_host(self) -> str:
+        """Where the hub itself connects: its own loopback listener (Mosquitto), else ``host``."""
+        return "127.0.0.1" if self.kind == "mosquitto" else self.host
 
     @property
     def lossless(self) -> bool:
@@ -556,6 +594,7 @@ class EmbeddedBroker:
                 expiry_days=self.expiry_days,
                 tls_port=self.tls_port,
                 tls_hosts=self.tls_hosts,
+                hub_port=self.hub_port,
             )
             self.hub_password = passwords[HUB_USER]
             if self.tls_port is not None:
@@ -573,6 +612,7 @@ class EmbeddedBroker:
                     self.bind,
                 )
                 self.bind = "127.0.0.1"
+            self.hub_port = self.port  # one listener: amqtt has no logins, so nothing to force
             _LOGGER.warning(
                 "No Mosquitto binary found: falling back to the pure-Python amqtt broker. It is NOT "
                 "lossless (sessions are not persisted, messages in flight at a crash are not resent) "
@@ -626,6 +666,8 @@ class EmbeddedBroker:
         log.close()
         try:
             wait_for_port(self.host, self.port, START_TIMEOUT_S, self._proc)
+            if self.hub_port != self.port:
+                wait_for_port(self.hub_host, self.hub_port, START_TIMEOUT_S, self._proc)
         except BrokerError as exc:
             raise BrokerError(f"{exc}; see {self.files.directory}") from None
         _LOGGER.info("%s broker running on %s:%d (pid %d)", self.kind, self.bind, self.port, self._proc.pid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -122,6 +123,7 @@ def demo(n_devices: int, rate: float, camera: bool, **options) -> None:
             credentials,
             rate_per_min=rate,
             hub_login=(HUB_USER, broker.hub_password) if broker.lossless else None,
+            hub_port=broker.hub_port,
         )
         threading.Thread(target=simulation.run, name="simulation", daemon=True).start()
         hub.before_stop.append(simulation.stop)
@@ -154,6 +156,10 @@ def demo(n_devices: int, rate: float, camera: bool, **options) -> None:
         except KeyboardInterrupt:  # a Ctrl-C before the page took the signal over
             if hub.before_stop:  # still there: serve() did not get to stop anything
                 hub.stop()
+    # Everything is stopped: a Ctrl-C from now on (a second one, or the one uvicorn re-raises
+    # after its own shutdown landing late) has nothing left to stop and must not turn a clean
+    # stop into a death by SIGINT (seen once under load in test_demo: exit -2 after the figures).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if simulation is not None and simulation.tally is not None:
         click.echo(f"\n{simulation.tally.summary()}", err=True)
 
@@ -257,9 +263,11 @@ def simulate(mqtt_url: str, n_devices: int, duration: float, rate: float, site: 
     address = BrokerAddress.from_url(mqtt_url)
     devices = [f"btn-{i:02d}" for i in range(1, n_devices + 1)]
     credentials: dict[str, str | None] = dict.fromkeys(devices)
-    # who counts the deliveries: the hub's login reads every ack of the site; without it, each
-    # device's login reads its own (see edge_hub/simulate.py, AckWatch)
+    # who counts the deliveries: the hub's login reads every ack of the site (on the hub's own
+    # listener when the data folder names one); without it, the consoles' outboxes tell (see
+    # edge_hub/simulate.py, AckWatch)
     hub_login: tuple[str, str | None] | None = None
+    hub_port: int | None = None
     if credentials_file:
         known = dict(
             line.split(None, 1) for line in Path(credentials_file).read_text().splitlines() if line.strip()
@@ -273,9 +281,11 @@ def simulate(mqtt_url: str, n_devices: int, duration: float, rate: float, site: 
         files.reload()
         if files.hub_secret.exists():  # an embedded Mosquitto (amqtt takes no logins)
             hub_login = (HUB_USER, files.hub_secret.read_text().strip())
+            hub_port = _hub_listener_port(files)
     simulation = Simulation(
         workdir, address.host, address.port, site, credentials,
         rate_per_min=rate, duration=duration, interpreter=interpreter, hub_login=hub_login,
+        hub_port=hub_port,
     )  # fmt: skip
     click.echo(
         f"{n_devices} consoles on {simulation.interpreter} for {duration:g} s at {rate:g} presses/min",
@@ -310,6 +320,13 @@ def simulate(mqtt_url: str, n_devices: int, duration: float, rate: float, site: 
     metavar="ID[=PASSWORD]",
     help="Give a device credentials (a password is generated when omitted); repeatable",
 )
+@click.option(
+    "--hub-port",
+    default=1884,
+    show_default=True,
+    help="The hub's own listener on 127.0.0.1 (devices' client ids are forced to their logins; the "
+    "hub keeps its own there: point its --mqtt-url at it); 0 for none",
+)
 @click.option("--tls", is_flag=True, help="Add a TLS listener (certificate from the hub's own CA)")
 @click.option("--tls-port", default=8883, show_default=True, help="Port of the TLS listener")
 @click.option(
@@ -321,7 +338,7 @@ def simulate(mqtt_url: str, n_devices: int, duration: float, rate: float, site: 
     "own already); repeatable",
 )
 def mosquitto_config(directory: Path, site: str, port: int, bind: str, inflight: int, expiry_days: int,
-                     devices: tuple[str, ...], tls: bool, tls_port: int,
+                     devices: tuple[str, ...], hub_port: int, tls: bool, tls_port: int,
                      tls_hosts: tuple[str, ...]) -> None:  # fmt: skip
     """Write a lossless mosquitto.conf with per-device credentials and ACL.
 
@@ -345,10 +362,12 @@ def mosquitto_config(directory: Path, site: str, port: int, bind: str, inflight:
         wanted[device] = password or None
     files, passwords = write_mosquitto_config(
         directory, site=site, port=port, bind=bind, inflight=inflight, expiry_days=expiry_days,
-        devices=wanted, tls_port=tls_port if tls else None, tls_hosts=tls_hosts,
+        devices=wanted, tls_port=tls_port if tls else None, tls_hosts=tls_hosts, hub_port=hub_port or None,
     )  # fmt: skip
     click.echo(f"wrote {files.conf}, {files.acl}, {files.passwd}")
     click.echo(f"run: mosquitto -c {files.conf}")
+    if hub_port:
+        click.echo(f"the hub connects to its own listener: edge-hub run --mqtt-url mqtt://127.0.0.1:{hub_port}")
     if tls:
         from cryptography import x509
 
@@ -419,7 +438,7 @@ def device_remove(device_id: str, data_dir: Path | None, config_file: str | None
         )
     reloaded = files.reload()
     if reloaded:
-        _end_session(settings, files, HUB_USER, f"otk-{device_id}")
+        _end_session(settings, files, HUB_USER, device_id)  # the broker forces client id = login
     click.echo(f"{device_id} removed: it can no longer connect; its history stays")
     click.echo(
         "the running broker reloaded its credentials and ended its session"
@@ -435,7 +454,7 @@ def _end_session(settings, files, user: str, client_id: str) -> None:
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
-    port = _running_broker_port(files)
+    port = _hub_listener_port(files)
     if port is None:
         return
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
@@ -451,11 +470,15 @@ def _end_session(settings, files, user: str, client_id: str) -> None:
         pass
 
 
-def _running_broker_port(files) -> int | None:
+def _hub_listener_port(files) -> int | None:
+    """The port of the hub's own listener in the broker's config: the one where client ids are
+    not forced to the login (only there can the hub's login end a device's session by its client
+    id); None without one."""
     try:
-        for line in files.conf.read_text().splitlines():
-            if line.startswith("listener "):
-                return int(line.split()[1])
+        blocks = [b.splitlines() for b in ("\n" + files.conf.read_text()).split("\nlistener ")[1:]]
+        for block in blocks:
+            if "use_username_as_clientid true" not in (line.strip() for line in block):
+                return int(block[0].split()[0])
     except (OSError, ValueError, IndexError):
         return None
     return None

@@ -81,9 +81,9 @@ class Hub:
             )
             self.broker.start()
             lossless = self.broker.lossless
-            address = BrokerAddress(
-                self.broker.host,
-                self.broker.port,
+            address = BrokerAddress(  # the hub's own loopback listener (keeps its client id)
+                self.broker.hub_host,
+                self.broker.hub_port,
                 HUB_USER if lossless else None,
                 self.broker.hub_password if lossless else None,
             )

@@ -12,8 +12,9 @@ warning. Stopping the simulation is a clean power-off.
 
 The simulator tells the truth about delivery: presses **made** (scripted into the pin files),
 **delivered** (named by the hub's end-to-end acks on ``otk/v1/{site}/{device}/ack``, watched by
-a subscriber of its own) and **left** in the consoles' flash outboxes after they stopped (read
-with the firmware's own ``Outbox`` class).
+a subscriber of its own with the hub's login; with only device logins, the presses that left the
+consoles' outboxes, which only such an ack takes out) and **left** in the consoles' flash
+outboxes after they stopped (read with the firmware's own ``Outbox`` class).
 """
 
 from __future__ import annotations
@@ -382,8 +383,10 @@ class AckWatch:
     the run (``earlier``).
 
     With the hub's login (or none, on a broker without logins): one subscriber on the site's
-    ``+/ack``. With only device logins: the ACL lets a device read its own ack topic, so one
-    small client per device, each with a client id of its own (never the device's)."""
+    ``+/ack``, on the hub's own listener (``hub_port``) when there is one. Only device logins
+    cannot watch: the broker forces client id = login on the device listener, so a watcher
+    with a device's login would throw that console off (:class:`Simulation` then counts from
+    the consoles' outboxes instead)."""
 
     def __init__(
         self,
@@ -393,6 +396,7 @@ class AckWatch:
         devices: dict[str, str | None],
         hub_login: tuple[str, str | None] | None,
         earlier: dict[str, set[tuple[int, int]]],
+        hub_port: int | None = None,
     ) -> None:
         import paho.mqtt.client as paho
         from paho.mqtt.enums import CallbackAPIVersion
@@ -405,17 +409,16 @@ class AckWatch:
         self._delivered = 0
         self._lock = threading.Lock()
         tag = secrets.token_hex(3)
-        if hub_login is not None or not any(devices.values()):
-            logins = [("hub", hub_login, f"otk/v1/{site}/+/ack")]
-        else:
-            logins = [(d, (d, p), f"otk/v1/{site}/{d}/ack") for d, p in devices.items()]
+        logins = [("hub", hub_login, f"otk/v1/{site}/+/ack")]
+        if hub_login is not None and hub_port is not None:
+            port = hub_port
         self._pending = len(logins)
         self._ready = threading.Event()
         self._clients = []
         for name, login, topic in logins:
             client = paho.Client(
                 CallbackAPIVersion.VERSION2,
-                client_id=f"otk-sim-acks-{name}-{tag}",  # never a device's own "otk-<device>"
+                client_id=f"otk-sim-acks-{name}-{tag}",
                 clean_session=True,
                 protocol=paho.MQTTv311,
             )
@@ -501,6 +504,7 @@ class Simulation:
         interpreter: str = "auto",
         seed: int = 1,
         hub_login: tuple[str, str | None] | None = None,
+        hub_port: int | None = None,
         grace: float = GRACE_S,
     ) -> None:
         if interpreter == "auto":
@@ -517,6 +521,12 @@ class Simulation:
         self.host, self.port, self.site = host, port, site
         self.credentials = credentials
         self.hub_login = hub_login
+        self.hub_port = hub_port
+        # only device logins: no watcher can read the acks without taking a console's session
+        # (client id = login), so "delivered" is what left the consoles' outboxes, which only an
+        # ack from the hub with the event's incarnation takes out (or an overflow, counted in
+        # the consoles' drops; the simulator's outboxes never fill in a run)
+        self.by_outbox = hub_login is None and any(credentials.values())
         common = {"site": site, "broker_host": host, "broker_port": port, "lockout_ms": 2000}
         self.consoles = [
             FirmwareConsole(
@@ -541,11 +551,16 @@ class Simulation:
     def start(self) -> None:
         # events already waiting in the outboxes (an earlier run) are not this run's presses
         self._earlier = {c.device: read_outbox(c.flash)[1] for c in self.consoles}
-        self.acks = AckWatch(self.host, self.port, self.site, self.credentials, self.hub_login, self._earlier)
-        self.acks.start()  # subscribed before the first event can be acked
+        if not self.by_outbox:
+            self.acks = AckWatch(
+                self.host, self.port, self.site, self.credentials, self.hub_login, self._earlier,
+                self.hub_port,
+            )  # fmt: skip
+            self.acks.start()  # subscribed before the first event can be acked
         with self._lock:
             if self._stop.is_set():  # stopped while starting (a Ctrl-C at once)
-                self.acks.stop()
+                if self.acks is not None:
+                    self.acks.stop()
                 return
             for console in self.consoles:
                 self._power_on(console, PWRON_RESET)
@@ -667,15 +682,19 @@ class Simulation:
         return {k: sum(c.restarts[k] for c in self.consoles) for k in RESTART_KINDS}
 
     def delivered(self) -> int | None:
+        if self.by_outbox:
+            return self.presses - self._outboxes()[1]
         return None if self.acks is None else self.acks.delivered
 
     def snapshot(self) -> Tally:
         """The figures now (the outboxes of running consoles read from a copy)."""
+        made = self.presses
         left, left_made = self._outboxes()
+        delivered = made - left_made if self.by_outbox else self.delivered()
         return Tally(
-            consoles=len(self.consoles), running=sum(c.alive() for c in self.consoles), made=self.presses,
-            delivered=self.delivered(), left=left, left_made=left_made, restarts=self.restarts,
-            unobserved=self.acks.error if self.acks else "not started",
+            consoles=len(self.consoles), running=sum(c.alive() for c in self.consoles), made=made,
+            delivered=delivered, left=left, left_made=left_made, restarts=self.restarts,
+            unobserved=None if self.by_outbox else self.acks.error if self.acks else "not started",
         )  # fmt: skip
 
     def _outboxes(self) -> tuple[int, int]:
@@ -708,7 +727,7 @@ class Simulation:
             if self.tally is not None:
                 return self.tally
             self._stop.set()
-            if self.acks is not None:
+            if self.acks is not None or self.by_outbox:
                 self._drain()
             with self._lock:
                 for console in self.consoles:

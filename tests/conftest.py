@@ -41,7 +41,7 @@ def make_hub(tmp_path, broker):
         settings = load_settings(
             **{
                 "site": SITE,
-                "mqtt_url": broker.url,
+                "mqtt_url": broker.hub_url,  # the hub's own listener
                 "mqtt_username": user,
                 "mqtt_password": password,
                 "data_dir": tmp_path / "hub",

@@ -142,15 +142,24 @@ class Broker:
         if binary is None:
             raise RuntimeError("mosquitto is not installed: run ./otk test, which installs it")
         self.binary = binary
-        self.port = free_port()
+        self.port = free_port()  # the device listener: client id forced to the login name
+        self.hub_port = free_port()  # the hub's loopback listener: for the hub's login
         self.files, self.passwords = write_mosquitto_config(
-            directory, site=site, port=self.port, devices=dict.fromkeys(DEVICES)
+            directory, site=site, port=self.port, devices=dict.fromkeys(DEVICES), hub_port=self.hub_port
         )
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
+
+    @property
+    def hub_url(self) -> str:
+        """Where clients with the hub's login connect (several may, each with its own client id)."""
+        return f"mqtt://127.0.0.1:{self.hub_port}"
+
+    def port_for(self, user: str) -> int:
+        return self.hub_port if user == HUB_USER else self.port
 
     def creds(self, user: str) -> tuple[str, str]:
         return user, self.passwords[user]
@@ -164,6 +173,7 @@ class Broker:
         self.proc = subprocess.Popen([self.binary, "-c", str(self.files.conf)], stdout=log, stderr=log)
         log.close()
         wait_for_port("127.0.0.1", self.port, 10, self.proc)
+        wait_for_port("127.0.0.1", self.hub_port, 10, self.proc)
         return self
 
     def kill(self) -> None:
@@ -218,7 +228,8 @@ class DeviceClient:
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
         self.client.on_disconnect = lambda *a: self.connected.clear()
-        self.client.connect("127.0.0.1", broker.port, keepalive=30)
+        self.client.connect("127.0.0.1", getattr(broker, "port_for", lambda u: broker.port)(user or device),
+                            keepalive=30)  # fmt: skip
         self.client.loop_start()
         if not self.connected.wait(10):
             raise AssertionError(f"{device} could not connect to the broker")
@@ -307,7 +318,7 @@ class HubProcess:
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.args = [
-            sys.executable, "-m", "edge_hub.cli", "run", "--site", SITE, "--mqtt-url", broker.url,
+            sys.executable, "-m", "edge_hub.cli", "run", "--site", SITE, "--mqtt-url", broker.hub_url,
             "--mqtt-username", broker.hub_creds[0], "--mqtt-password", broker.hub_creds[1],
             "--db", str(self.db), "--data-dir", str(directory), "--listen", f"127.0.0.1:{self.port}",
             "--batch-size", str(batch_size), "--batch-ms", str(batch_ms),

@@ -18,7 +18,7 @@ N = PAHO_MID_LIMIT + 4_465  # 70,000
 def test_bare_paho_silently_refuses_past_65535_outstanding(broker):
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bare", protocol=paho.MQTTv311)
     client.username_pw_set(*broker.hub_creds)
-    client.connect("127.0.0.1", broker.port)
+    client.connect("127.0.0.1", broker.hub_port)
     # no loop: no PUBACK is ever processed, so every publish stays outstanding
     codes = [client.publish(topic("btn-01", "ack"), b"{}", qos=1).rc for _ in range(PAHO_MID_LIMIT + 10)]
     assert codes[:PAHO_MID_LIMIT].count(MQTTErrorCode.MQTT_ERR_QUEUE_SIZE) == 0
@@ -31,7 +31,7 @@ def test_hub_connection_keeps_below_the_limit_and_delivers_everything(broker):
     received = []
     receiver.client.on_message = lambda c, u, msg: received.append(msg.payload)
     conn = MqttConnection(
-        BrokerAddress("127.0.0.1", broker.port, *broker.hub_creds), "flow-test", max_outstanding=5000
+        BrokerAddress("127.0.0.1", broker.hub_port, *broker.hub_creds), "flow-test", max_outstanding=5000
     )
     wait_until(lambda: (conn.loop(0.05), conn.connected)[1], 10, "connection")
     for i in range(N):  # far more than paho can hold, queued without running the loop

@@ -134,7 +134,7 @@ def test_a_console_that_resets_or_dies_is_started_again_like_a_board(hub, broker
                                          "ORDER BY device")  # fmt: skip
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id="test-cmd", protocol=paho.MQTTv311)
         client.username_pw_set(*broker.hub_creds)
-        client.connect("127.0.0.1", broker.port)
+        client.connect("127.0.0.1", broker.hub_port)
         client.loop_start()
         reboot = client.publish(topic("btn-01", "cmd"), json.dumps({"v": 1, "id": "r1", "cmd": "reboot"}), 1)
         reboot.wait_for_publish(10)

@@ -124,7 +124,7 @@ class Tap:
         self.client.username_pw_set(*broker.hub_creds)
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"otk/v1/{SITE}/#", 1)
-        self.client.connect("127.0.0.1", broker.port)
+        self.client.connect("127.0.0.1", broker.hub_port)
         self.client.loop_start()
 
     def _on_message(self, client, userdata, msg):

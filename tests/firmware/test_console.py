@@ -96,7 +96,7 @@ def test_a_malformed_retained_config_is_rejected_and_the_last_good_one_kept(hub,
     device = console(lockout_ms=0).start()
     publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="cfg", protocol=paho.MQTTv311)
     publisher.username_pw_set(*broker.hub_creds)
-    publisher.connect("127.0.0.1", broker.port)
+    publisher.connect("127.0.0.1", broker.hub_port)
     publisher.loop_start()
     good = {"v": 1, "device": "btn-01", "rev": 1, "buttons": [10, 9, 8, 7, 6], "lockout_ms": 0}
     publisher.publish(topic("btn-01", "config"), orjson.dumps(good), qos=1, retain=True).wait_for_publish(5)
@@ -136,7 +136,7 @@ def test_identify_blinks_every_led_and_is_reported_as_last_cmd(hub, broker, cons
     wait_until(lambda: db_rows(db, "SELECT state FROM devices") == [("online",)], 20, "the console online")
     publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="cmd", protocol=paho.MQTTv311)
     publisher.username_pw_set(*broker.hub_creds)
-    publisher.connect("127.0.0.1", broker.port)
+    publisher.connect("127.0.0.1", broker.hub_port)
     publisher.loop_start()
     cmd = {"v": 1, "id": "blink-1", "cmd": "identify", "args": {"seconds": 1}}
     publisher.publish(topic("btn-01", "cmd"), orjson.dumps(cmd), qos=1).wait_for_publish(5)
@@ -191,7 +191,7 @@ def test_repeated_crash_boots_enter_safe_mode_and_a_new_config_brings_it_back(hu
     wait_until(lambda: len(events(db)) == 1, 20, "in safe mode presses are still recorded and sent")
     publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="cfg2", protocol=paho.MQTTv311)
     publisher.username_pw_set(*broker.hub_creds)
-    publisher.connect("127.0.0.1", broker.port)
+    publisher.connect("127.0.0.1", broker.hub_port)
     publisher.loop_start()
     config = {"v": 1, "device": "btn-01", "rev": 5, "lockout_ms": 0}
     publisher.publish(topic("btn-01", "config"), orjson.dumps(config), qos=1, retain=True).wait_for_publish(5)

@@ -90,7 +90,7 @@ def test_an_ack_for_another_incarnation_never_empties_the_outbox(make_hub, broke
     # an ack queued for this device id before its flash was wiped names boot 1, seqs 1-2
     stale = paho.Client(CallbackAPIVersion.VERSION2, client_id="stale-ack", protocol=paho.MQTTv311)
     stale.username_pw_set(*broker.hub_creds)
-    stale.connect("127.0.0.1", broker.port)
+    stale.connect("127.0.0.1", broker.hub_port)
     stale.loop_start()
     body = {"v": 1, "device": "btn-01", "inc": 12345, "boot": 1, "seqs": [1, 2]}
     stale.publish(topic("btn-01", "ack"), orjson.dumps(body), qos=1).wait_for_publish(5)
@@ -182,7 +182,7 @@ def test_a_broken_build_is_recorded_by_the_top_level_handler(hub, console, tmp_p
 def _command(broker, name, cmd):
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=paho.MQTTv311)
     client.username_pw_set(*broker.hub_creds)
-    client.connect("127.0.0.1", broker.port)
+    client.connect("127.0.0.1", broker.hub_port)
     client.loop_start()
     client.publish(topic("btn-01", "cmd"), orjson.dumps(cmd), qos=1).wait_for_publish(5)
     client.loop_stop()

@@ -226,9 +226,10 @@ class TlsBroker(Broker):
         self.binary = binary
         self.port = free_port()
         self.tls_port = free_port()
+        self.hub_port = free_port()
         self.files, self.passwords = write_mosquitto_config(
             directory, site=SITE, port=self.port, devices=dict.fromkeys(DEVICES),
-            tls_port=self.tls_port, tls_hosts=hosts,
+            tls_port=self.tls_port, tls_hosts=hosts, hub_port=self.hub_port,
         )  # fmt: skip
         self.proc = None
 
@@ -273,7 +274,8 @@ def test_tls_device_publishes_and_receives_with_the_hub_ca(tls_broker, dns, run_
         wait_until(lambda: has(lines, "MSG"), 5, "the message over TLS")
         assert has(lines, "MSG") == [f"MSG {topic('btn-16', 'ack')} 0 8 over-tls"]
         log = tls_broker.files.log.read_text()
-        assert "New client connected" in log and "btn-16-upy" in log
+        # the client asked for "btn-16-upy"; the device listener forces the login name
+        assert "New client connected" in log and " as btn-16 " in log and "btn-16-upy" not in log
     finally:
         sub.close()
 
