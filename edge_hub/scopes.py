@@ -22,13 +22,15 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from edge_hub import office
+from edge_hub.config import ID_PATTERN as _ID_PATTERN
 from edge_hub.db import immediate as _write
 from edge_hub.errors import OtklikError
 
 _LOGGER = logging.getLogger(__name__)
 
-#: ids of departments, windows, operators and devices (the MQTT contract's id)
-ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+#: ids of departments, windows, operators and devices: the MQTT contract's id, one source
+#: (edge_hub.config), re-exported here for the API's models
+ID_PATTERN = _ID_PATTERN
 NAME_MAX = 100
 SERVED_SOURCES = ("manual", "counter", "queue")
 #: shifts in one CSV import (a year of two shifts a day at 25 windows); more: ImportTooLarge

@@ -128,3 +128,35 @@ def test_the_hub_imports_the_page_only_where_it_did():
     assert importers == KNOWN_UI_IMPORTERS, (
         f"take {sorted(KNOWN_UI_IMPORTERS - importers)} off KNOWN_UI_IMPORTERS"
     )
+
+
+def test_one_device_id_rule_everywhere():
+    """The device-id rule lives in the contract's common schema; the hub's pattern
+    (edge_hub.config, used by the scopes and the API) and the contract's fast check agree with it."""
+    import json
+    import re
+
+    from edge_hub import contract, scopes
+    from edge_hub.config import ID_PATTERN
+
+    common = json.loads((ROOT / "mqtt_schemas/schemas/common.schema.json").read_text(encoding="utf-8"))
+    assert ID_PATTERN in json.dumps(common).replace("\\\\", "\\"), "the schema's id pattern changed"
+    assert scopes.ID_PATTERN is ID_PATTERN
+    samples = [
+        "btn-01",
+        "a",
+        "0",
+        "a" * 32,
+        "a" * 33,
+        "",
+        "-a",
+        "_a",
+        "A",
+        "btn 1",
+        "btn/1",
+        "ä",
+        "a_-",
+        "x-",
+    ]
+    for text in samples:
+        assert contract._valid_id(text) == bool(re.match(ID_PATTERN, text)), text
