@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from edge_hub.broker import die_with_parent, find_mosquitto
+from edge_hub.transport.broker import die_with_parent, find_mosquitto
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

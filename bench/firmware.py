@@ -48,9 +48,9 @@ from common import (  # noqa: E402
     sleep,
 )
 
-from edge_hub.broker import HUB_USER, free_port, wait_for_port, write_mosquitto_config  # noqa: E402
+from edge_hub.app import Hub  # noqa: E402
 from edge_hub.config import load_settings  # noqa: E402
-from edge_hub.hub import Hub  # noqa: E402
+from edge_hub.transport.broker import HUB_USER, free_port, wait_for_port, write_mosquitto_config  # noqa: E402
 
 HOST = "127.0.0.1"
 SITE = "bench"

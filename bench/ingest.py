@@ -2,7 +2,7 @@
 """Ingest benchmark: how fast the real hub drains an MQTT backlog, next to bare paho.
 
 One run, against a private Mosquitto started with the hub's own lossless configuration
-(``edge_hub.broker.write_mosquitto_config``), measures:
+(``edge_hub.transport.broker.write_mosquitto_config``), measures:
 
   (a) raw drain: a bare paho-mqtt 2.x subscriber (MQTT 3.1.1, fixed client id,
       clean_session=False, manual_ack, QoS 1) that only acks, reading a backlog of N
@@ -66,7 +66,7 @@ from paho.mqtt import __version__ as PAHO_VERSION
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 import mqtt_schemas
-from edge_hub.broker import HUB_USER, free_port, wait_for_port, write_mosquitto_config
+from edge_hub.transport.broker import HUB_USER, free_port, wait_for_port, write_mosquitto_config
 
 HOST = "127.0.0.1"
 RAW_CLIENT_ID = "bench-raw-sub"

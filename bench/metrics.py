@@ -5,11 +5,11 @@ and a full sync pull of all the buckets.
    database through the hub's real write path, ``Store.commit_batch`` with big batches (one
    local day of every device per batch), so attribution (window, operator on shift), trust
    flags and the hourly aggregates are maintained exactly as ingest maintains them.
-2. Query: ``edge_hub.summary.summary`` for one month and for the whole period, against a plain
+2. Query: ``edge_hub.metrics.summary.summary`` for one month and for the whole period, against a plain
    SQL scan of the raw events computing the same CSAT (share of 4-5 among trusted on-scale
    answers) for the same period; interleaved (summary, scan, summary, scan, ...), medians of
    ``--repeat``; both must give the same CSAT and n (checked here, the bench fails otherwise).
-3. Sync: a full pull of every bucket through ``edge_hub.sync.page`` (what the central server's
+3. Sync: a full pull of every bucket through ``edge_hub.sync.page.page`` (what the central server's
    ``GET /api/v1/sync/aggregates`` serves), 5,000 per page, in buckets/s.
 
 The last line printed is always ``scan/summary time ratio: month R1, year R2``.
@@ -37,8 +37,11 @@ from zoneinfo import ZoneInfo
 import orjson
 from common import STOP, BenchError, Interrupted, check_stop, log, request_stop, save_results
 
-from edge_hub import office, scopes, summary, sync
-from edge_hub.store import Store
+from edge_hub.db.store import Store
+from edge_hub.metrics import summary
+from edge_hub.office import scopes
+from edge_hub.office import settings as office
+from edge_hub.sync import page as sync
 
 ZONE = "Europe/Moscow"
 START = dt.date(2025, 1, 1)  # the first local day of the data
@@ -64,7 +67,7 @@ def midnight(day: dt.date, zone: ZoneInfo) -> int:
 
 def setup_office(conn: sqlite3.Connection, args: argparse.Namespace, zone: ZoneInfo) -> list[str]:
     """Settings, departments, one window per device with two operators taking turns, one shift a
-    day per window covering the opening hours; all through edge_hub.scopes. Returns the devices."""
+    day per window covering the opening hours; all through edge_hub.office.scopes. Returns the devices."""
     hours = [(f"{OPEN:02d}:00", f"{CLOSE:02d}:00")]
     office.save(conn, office.OfficeSettings(timezone=ZONE, opening_hours={d: hours for d in office.WEEKDAYS}))
     for d in range(DEPARTMENTS):
@@ -86,7 +89,7 @@ def setup_office(conn: sqlite3.Connection, args: argparse.Namespace, zone: ZoneI
         check_stop()
     shifts_s = time.perf_counter() - t0
     log(f"scopes: {DEPARTMENTS} departments, {args.devices} windows, {2 * args.devices} operators, "
-        f"{args.days * args.devices:,} shifts in {shifts_s:.1f} s (edge_hub.scopes)")  # fmt: skip
+        f"{args.days * args.devices:,} shifts in {shifts_s:.1f} s (edge_hub.office.scopes)")  # fmt: skip
     return devices
 
 
@@ -210,8 +213,9 @@ def compare(conn: sqlite3.Connection, periods: dict[str, tuple[int, int]], repea
 
 
 def pull_all(conn: sqlite3.Connection) -> dict[str, Any]:
-    """Every bucket through edge_hub.sync.page (what GET /api/v1/sync/aggregates serves), 5,000 a page."""
-    log(f"sync pull: every bucket through edge_hub.sync.page, {PAGE_LIMIT} per page")
+    """Every bucket through edge_hub.sync.page.page (what GET /api/v1/sync/aggregates serves),
+    5,000 a page."""
+    log(f"sync pull: every bucket through edge_hub.sync.page.page, {PAGE_LIMIT} per page")
     after, buckets, pages = 0, 0, 0
     t0 = time.perf_counter()
     while True:
@@ -223,7 +227,8 @@ def pull_all(conn: sqlite3.Connection) -> dict[str, Any]:
         after = int(body["next_cursor"])
         check_stop()
     total_s = time.perf_counter() - t0
-    return {"via": "edge_hub.sync.page", "buckets": buckets, "pages": pages, "total_s": round(total_s, 3),
+    return {"via": "edge_hub.sync.page.page", "buckets": buckets, "pages": pages,
+            "total_s": round(total_s, 3),
             "buckets_per_s": round(buckets / total_s) if total_s else None}  # fmt: skip
 
 

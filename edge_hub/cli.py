@@ -70,7 +70,7 @@ def cli() -> None:
 @settings_options
 def run(**options) -> None:
     """Run the hub: broker (embedded unless --mqtt-url), ingest, web page and API."""
-    from edge_hub.hub import Hub
+    from edge_hub.app import Hub
 
     settings = _load(options)
     hub = Hub(settings)
@@ -97,9 +97,9 @@ def demo(n_devices: int, rate: float, camera: bool, **options) -> None:
     """
     import threading
 
-    from edge_hub.broker import HUB_USER
-    from edge_hub.hub import Hub
-    from edge_hub.simulate import CameraProcess, Simulation, camera_available
+    from edge_hub.app import Hub
+    from edge_hub.tools.simulate import CameraProcess, Simulation, camera_available
+    from edge_hub.transport.broker import HUB_USER
 
     options["data_dir"] = options.get("data_dir") or Path("otklik-demo")
     options["mqtt_url"] = None
@@ -173,8 +173,8 @@ def _demo_office(db_path: Path, site: str, consoles_dir: Path, consoles: list[st
     """On the first start of a demo folder, an office with a month of history: departments,
     windows, operators on shifts, served clients, and 30 days of presses fed through the real
     ingest path before the consoles start (a few seconds, with progress); every later start
-    only tops up the coming days' shifts. See ``edge_hub/demo_office.py``."""
-    from edge_hub import demo_office
+    only tops up the coming days' shifts. See ``edge_hub/tools/demo.py``."""
+    from edge_hub.tools import demo as demo_office
 
     def say(line: str) -> None:
         click.echo(line, err=True)
@@ -189,7 +189,7 @@ def _demo_login(db_path: Path, data_dir: Path) -> str:
     start prints it again. ``edge-hub run`` never does this: a real hub starts at /setup."""
     import secrets
 
-    from edge_hub.store import Store
+    from edge_hub.db.store import Store
     from hub_ui import auth
 
     saved = data_dir / DEMO_LOGIN_FILE
@@ -255,9 +255,9 @@ def simulate(mqtt_url: str, n_devices: int, duration: float, rate: float, site: 
 
     Консоли с настоящей прошивкой: утренний пик, обеденный спад, в основном довольные посетители.
     """
-    from edge_hub.broker import HUB_USER, BrokerFiles, set_password
-    from edge_hub.mqtt import BrokerAddress
-    from edge_hub.simulate import Simulation
+    from edge_hub.tools.simulate import Simulation
+    from edge_hub.transport.broker import HUB_USER, BrokerFiles, set_password
+    from edge_hub.transport.mqtt import BrokerAddress
 
     _setup_logging("INFO")
     address = BrokerAddress.from_url(mqtt_url)
@@ -265,7 +265,7 @@ def simulate(mqtt_url: str, n_devices: int, duration: float, rate: float, site: 
     credentials: dict[str, str | None] = dict.fromkeys(devices)
     # who counts the deliveries: the hub's login reads every ack of the site (on the hub's own
     # listener when the data folder names one); without it, the consoles' outboxes tell (see
-    # edge_hub/simulate.py, AckWatch)
+    # edge_hub/tools/simulate.py, AckWatch)
     hub_login: tuple[str, str | None] | None = None
     hub_port: int | None = None
     if credentials_file:
@@ -349,8 +349,8 @@ def mosquitto_config(directory: Path, site: str, port: int, bind: str, inflight:
     """
     import re
 
-    from edge_hub.broker import write_mosquitto_config
     from edge_hub.config import ID_PATTERN
+    from edge_hub.transport.broker import write_mosquitto_config
 
     wanted: dict[str, str | None] = {}
     for item in devices:
@@ -400,8 +400,8 @@ def device_add(device_id: str, password: str | None, data_dir: Path | None, conf
 
     A running embedded broker picks them up at once.
     """
-    from edge_hub.broker import BrokerFiles, set_password
     from edge_hub.config import ID_PATTERN
+    from edge_hub.transport.broker import BrokerFiles, set_password
 
     if not re.match(ID_PATTERN, device_id):
         raise click.BadParameter(
@@ -428,7 +428,7 @@ def device_remove(device_id: str, data_dir: Path | None, config_file: str | None
     A running embedded broker reloads its credentials, and the device's connection and its
     stored session are ended (the hub takes its client id with a clean session).
     """
-    from edge_hub.broker import HUB_USER, BrokerFiles, remove_password
+    from edge_hub.transport.broker import HUB_USER, BrokerFiles, remove_password
 
     settings = _load({"config_file": config_file, "data_dir": data_dir})
     files = BrokerFiles((settings.data_dir / "broker").resolve())
@@ -501,7 +501,7 @@ def db_options(func):
 
 def _open_store(options: dict):
     """The hub's database, found by the same settings as ``edge-hub run`` (created when missing)."""
-    from edge_hub.store import Store
+    from edge_hub.db.store import Store
 
     return Store.open(_load(options).db_path)
 
@@ -532,7 +532,7 @@ def token_create(scope: str, name: str | None, **options) -> None:
 
     Создать токен и показать его один раз: хранится только его хэш.
     """
-    from edge_hub import sync
+    from edge_hub.sync import page as sync
 
     store = _open_store(options)
     try:
@@ -553,7 +553,7 @@ def token_create(scope: str, name: str | None, **options) -> None:
 @db_options
 def token_list(**options) -> None:
     """List the tokens (never their secrets). / Список токенов (без секретов)."""
-    from edge_hub import sync
+    from edge_hub.sync import page as sync
 
     store = _open_store(options)
     try:
@@ -576,7 +576,7 @@ def token_list(**options) -> None:
 @db_options
 def token_revoke(token_id: int, **options) -> None:
     """Revoke token ID at once and for good. / Отозвать токен ID навсегда."""
-    from edge_hub import sync
+    from edge_hub.sync import page as sync
 
     store = _open_store(options)
     try:
@@ -606,7 +606,8 @@ def shifts_import(csv_file: Path, **options) -> None:
     Загрузить смены из CSV (всё или ничего); уже сохранённые нажатия переносятся на операторов.
     Format / формат: edge_hub/SCOPES.md.
     """
-    from edge_hub import office, scopes
+    from edge_hub.office import scopes
+    from edge_hub.office import settings as office
 
     store = _open_store(options)
     try:
@@ -655,7 +656,7 @@ def sync_pull(url: str, token: str, into: Path, limit: int, from_start: bool) ->
     Эталонный загрузчик центра: изменённые корзины хаба в файл SQLite. Прерванная загрузка
     продолжается с места остановки; повторная ничего не меняет.
     """
-    from edge_hub import sync
+    from edge_hub.sync import page as sync
 
     _setup_logging("WARNING")
 

@@ -18,8 +18,8 @@ import mqtt_schemas
 from edge_hub.errors import ContractError, OtklikError
 
 if TYPE_CHECKING:
-    from edge_hub.broker import EmbeddedBroker
-    from edge_hub.ingest import Ingestor
+    from edge_hub.ingest.ingestor import Ingestor
+    from edge_hub.transport.broker import EmbeddedBroker
 
 _LOGGER = logging.getLogger(__name__)
 

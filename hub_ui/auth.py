@@ -36,7 +36,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlite_utils import Database
 
-from edge_hub.db import immediate
+from edge_hub.db.tx import immediate
 from edge_hub.errors import OtklikError
 
 _LOGGER = logging.getLogger(__name__)

@@ -25,9 +25,10 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.requests import cookie_parser
 
-from edge_hub import __version__, sync
+from edge_hub import __version__
 from edge_hub.api.deps import RuntimeDep
-from edge_hub.store import Store
+from edge_hub.db.store import Store
+from edge_hub.sync import page as sync
 from hub_ui import STATIC_DIR, TEMPLATES_DIR, auth, i18n
 from hub_ui.auth import Session, User
 

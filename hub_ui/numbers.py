@@ -1,4 +1,4 @@
-"""What the dashboard and the board show, gathered from :mod:`edge_hub.summary` (no metric here).
+"""What the dashboard and the board show, gathered from :mod:`edge_hub.metrics.summary` (no metric here).
 
 Every figure is a ``summary.summary`` / ``timeseries`` / ``executors`` result: this module only
 chooses the periods (the office's local today, week and month), reads the latest presses, and
@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-from edge_hub import summary
-from edge_hub.aggregates import KIND_ANSWERS
 from edge_hub.metrics import formulas as f
-from edge_hub.office import WEEKDAYS, OfficeSettings
+from edge_hub.metrics import summary
+from edge_hub.metrics.aggregates import KIND_ANSWERS
+from edge_hub.office.settings import WEEKDAYS, OfficeSettings
 
 PERIODS = ("today", "week", "month")
 #: (metric key in summary()["metrics"], unit): "%" a share, "pts" points from -100 to +100

@@ -1,6 +1,6 @@
 """The Otklik MQTT contract: JSON Schemas, the AsyncAPI document and example messages.
 
-This package holds data, not logic: the hub (``edge_hub.contract``), the firmware tests and
+This package holds data, not logic: the hub (``edge_hub.ingest.contract``), the firmware tests and
 the tools all load the same files from here.
 """
 

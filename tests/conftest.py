@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from edge_hub.app import Hub
 from edge_hub.config import load_settings
-from edge_hub.hub import Hub
 from tests.helpers import SITE, Broker, HubProcess, free_port, wait_until
 
 

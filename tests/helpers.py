@@ -22,7 +22,10 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from edge_hub.broker import (
+from edge_hub.db.store import Store
+from edge_hub.ingest.contract import Contract
+from edge_hub.ingest.ingestor import Ingestor
+from edge_hub.transport.broker import (
     HUB_USER,
     find_mosquitto,
     free_port,
@@ -30,10 +33,7 @@ from edge_hub.broker import (
     wait_for_port,
     write_mosquitto_config,
 )
-from edge_hub.contract import Contract
-from edge_hub.ingest import Ingestor
-from edge_hub.mqtt import BrokerAddress, Incoming
-from edge_hub.store import Store
+from edge_hub.transport.mqtt import BrokerAddress, Incoming
 
 SITE = "office-1"
 DEVICES = tuple(f"btn-{i:02d}" for i in range(1, 21))

@@ -1,4 +1,4 @@
-"""The MQTT contract: schemas, examples, the AsyncAPI document and edge_hub.contract agree.
+"""The MQTT contract: schemas, examples, the AsyncAPI document and edge_hub.ingest.contract agree.
 
 Two validators check the same files: the hub's compiled jsonschema_rs validators (through
 ``Contract.parse``) and the pure-Python ``jsonschema`` library, so a rule that only one of
@@ -18,8 +18,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 import mqtt_schemas
-from edge_hub.contract import REASONS, Contract, split_topic
 from edge_hub.errors import ContractError
+from edge_hub.ingest.contract import REASONS, Contract, split_topic
 
 SITE = "office-1"
 VALID = mqtt_schemas.examples("valid")
@@ -319,7 +319,7 @@ def test_contract_compiles_schemas_once(monkeypatch):
         raise AssertionError("schemas loaded or compiled after construction")
 
     monkeypatch.setattr(mqtt_schemas, "schemas", boom)
-    monkeypatch.setattr("edge_hub.contract.jsonschema_rs.validator_for", boom)
+    monkeypatch.setattr("edge_hub.ingest.contract.jsonschema_rs.validator_for", boom)
     for _ in range(200):
         for path in VALID:
             contract.parse(*mqtt_schemas.load_example(path)[:2])

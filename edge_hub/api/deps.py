@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from edge_hub.db.store import Store
 from edge_hub.runtime import Runtime
-from edge_hub.store import Store
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -23,10 +23,10 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from edge_hub import __version__
-from edge_hub import scopes as scope_rules
 from edge_hub.api.routes import alerts, devices, events, export, health, metrics, quarantine, scopes, sync
+from edge_hub.db.store import Store
+from edge_hub.office import scopes as scope_rules
 from edge_hub.runtime import Runtime
-from edge_hub.store import Store
 from hub_ui import web
 from hub_ui.core import SAFE_METHODS, UiError, api_access, api_caller_known, error_page, static_url
 

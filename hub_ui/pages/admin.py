@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from edge_hub import office
+from edge_hub.office import settings as office
 from hub_ui import auth
 from hub_ui.core import Ui, fragment, local_time, nav, page, redirect, require
 

@@ -1,6 +1,6 @@
 """Alerts (/alerts): open, acknowledged and resolved tabs; acknowledge and resolve in place.
 
-Every change goes through ``edge_hub.alerts.acknowledge`` / ``resolve`` with the signed-in user
+Every change goes through ``edge_hub.alerts.engine.acknowledge`` / ``resolve`` with the signed-in user
 as who (the API's ``AlertAction`` limits apply), and is written to the audit log
 (``alert.ack``, ``alert.resolve``). A critic alert (an unhappy visitor's comment or callback
 request) shows the visitor's words — escaped, as all visitor text — and needs a resolution
@@ -20,8 +20,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query
 from fastapi.responses import HTMLResponse, Response
 
-from edge_hub import alerts, office
-from edge_hub.alerts import AlertConflict, AlertError, AlertNotFound
+from edge_hub.alerts import engine as alerts
+from edge_hub.alerts.engine import AlertConflict, AlertError, AlertNotFound
+from edge_hub.office import settings as office
 from hub_ui import auth, i18n
 from hub_ui.core import Ui, UiError, fragment, local_time, nav, page, redirect, require
 

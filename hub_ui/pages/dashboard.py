@@ -1,6 +1,6 @@
 """The dashboard (/), the TV board (/board) and their live stream (/ui/stream, server-sent events).
 
-Every number comes from :mod:`hub_ui.numbers`, which only calls :mod:`edge_hub.summary`. The
+Every number comes from :mod:`hub_ui.numbers`, which only calls :mod:`edge_hub.metrics.summary`. The
 stream polls the database every :data:`POLL_S` for events newer than the last one sent; new
 presses go out as table rows (event ``presses``, dashboard only) and the numbers as a fresh
 fragment (event ``numbers``) at most every :data:`NUMBERS_EVERY_S`. Rows and fragments are
@@ -20,9 +20,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from edge_hub import office, summary
 from edge_hub.api.deps import RuntimeDep
-from edge_hub.store import Store
+from edge_hub.db.store import Store
+from edge_hub.metrics import summary
+from edge_hub.office import settings as office
 from hub_ui import auth, core, i18n, numbers
 from hub_ui.core import SESSION_COOKIE, Ui, UiDep, UiError, base_context, nav, page, render, require
 

@@ -24,12 +24,12 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse, Response
 from sqlite_utils import Database
 
-from edge_hub import office
 from edge_hub.api.deps import RuntimeDep
-from edge_hub.ingest import QUARANTINE_REASONS
+from edge_hub.db.store import Store
+from edge_hub.ingest.ingestor import QUARANTINE_REASONS
+from edge_hub.office import settings as office
+from edge_hub.office.scopes import ID_PATTERN
 from edge_hub.runtime import InvalidCommand, NotConnected, UnknownDevice
-from edge_hub.scopes import ID_PATTERN
-from edge_hub.store import Store
 from hub_ui import auth, i18n
 from hub_ui.core import Ui, UiError, fragment, local_time, nav, page, redirect, require
 

@@ -15,8 +15,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 
-from edge_hub import office, summary
+from edge_hub.metrics import summary
 from edge_hub.metrics.formulas import EMOTIONS_NEGATIVE, EMOTIONS_NEUTRAL, EMOTIONS_POSITIVE
+from edge_hub.office import settings as office
 from hub_ui import auth, i18n
 from hub_ui.core import Ui, nav, page, require
 from hub_ui.pages.league import period_context, pick_period

@@ -2,7 +2,7 @@
 
 Period (office-local days, both included), scope (the office, a department, a window, an
 operator), format (CSV or XLSX), the headers' language ``file_lang`` (the UI's by default;
-``?lang=`` switches the page's own) and the step. The file is made by :mod:`edge_hub.export`
+``?lang=`` switches the page's own) and the step. The file is made by :mod:`edge_hub.metrics.export`
 (``build`` → ``write``), as ``/api/v1/export`` makes it: same rows, same numbers, same file name.
 """
 
@@ -15,7 +15,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
 
-from edge_hub import export, office, scopes, summary
+from edge_hub.metrics import export, summary
+from edge_hub.office import scopes
+from edge_hub.office import settings as office
 from hub_ui import auth, i18n
 from hub_ui.core import Ui, finish, nav, page, require
 

@@ -18,8 +18,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from edge_hub import office, scopes, summary
-from edge_hub.office import OfficeSettings
+from edge_hub.metrics import summary
+from edge_hub.office import scopes
+from edge_hub.office import settings as office
+from edge_hub.office.settings import OfficeSettings
 from hub_ui import auth, i18n, numbers
 from hub_ui.core import Ui, UiError, local_time, nav, page, require
 

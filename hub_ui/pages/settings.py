@@ -2,12 +2,12 @@
 
 - ``/settings`` — departments, windows, operators, and which window each device is on;
 - ``/settings/shifts`` — shifts (list, add, delete, CSV upload) and served clients per day;
-- ``/settings/office`` — :class:`edge_hub.office.OfficeSettings` (time zone, opening hours,
+- ``/settings/office`` — :class:`edge_hub.office.settings.OfficeSettings` (time zone, opening hours,
   min_n, the trust rules and alert thresholds; the form is generated from the pydantic models'
   fields), and "recompute the last N days" (admin only).
 
-Every change calls the same :mod:`edge_hub.scopes` / :mod:`edge_hub.office` function as the JSON
-API (the re-crediting ones, ``*_and_rebuild`` and ``import_shifts_file``, included), is
+Every change calls the same :mod:`edge_hub.office.scopes` / :mod:`edge_hub.office.settings`
+function as the JSON API (the re-crediting ones, ``*_and_rebuild`` and ``import_shifts_file``, included), is
 recorded in the audit log, and answers with a redirect back to its section (Post/Redirect/Get);
 a refusal renders the tab again with the bilingual message in the section that was submitted.
 """
@@ -27,10 +27,12 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from edge_hub import aggregates, office, scopes
-from edge_hub.aggregates import HOUR_MS
-from edge_hub.office import WEEKDAYS, AlertRules, OfficeSettings, TrustRules
-from edge_hub.scopes import ScopeConflict, ScopeError, ScopeNotFound
+from edge_hub.metrics import aggregates
+from edge_hub.metrics.aggregates import HOUR_MS
+from edge_hub.office import scopes
+from edge_hub.office import settings as office
+from edge_hub.office.scopes import ScopeConflict, ScopeError, ScopeNotFound
+from edge_hub.office.settings import WEEKDAYS, AlertRules, OfficeSettings, TrustRules
 from hub_ui import auth, i18n
 from hub_ui.core import Ui, local_time, nav, page, redirect, require
 
@@ -477,7 +479,8 @@ def delete_shift(ui: StaffUi, shift_id: int) -> Response:
 
 @router.post("/settings/shifts/import", include_in_schema=False)
 def import_shifts(ui: StaffUi, file: Annotated[UploadFile, File()]) -> Response:
-    """A CSV upload: all or nothing (:func:`edge_hub.scopes.import_shifts_file`); every bad line listed."""
+    """A CSV upload: all or nothing (:func:`edge_hub.office.scopes.import_shifts_file`); every bad
+    line listed."""
     raw = file.file.read(MAX_CSV_BYTES + 1)
     if len(raw) > MAX_CSV_BYTES:
         return _shifts(ui, section="import", error=ui.t("settings.import_too_big"), status=413)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edge_hub.broker import find_mosquitto
 from edge_hub.cli import cli
 from edge_hub.config import load_settings
 from edge_hub.errors import ConfigError
+from edge_hub.transport.broker import find_mosquitto
 from tests.helpers import DeviceClient, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ def test_every_cli_command_is_in_the_readme():
 
 
 def test_device_add_reaches_the_running_embedded_broker(tmp_path):
-    from edge_hub.hub import Hub
+    from edge_hub.app import Hub
 
     settings = load_settings(data_dir=tmp_path, listen=f"127.0.0.1:{free_port()}")
     hub = Hub(settings)
@@ -136,7 +136,7 @@ def test_device_remove_ends_the_connection_and_refuses_the_next_one(tmp_path):
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from edge_hub.hub import Hub
+    from edge_hub.app import Hub
     from tests.helpers import wait_until
 
     settings = load_settings(data_dir=tmp_path, listen=f"127.0.0.1:{free_port()}")
@@ -168,7 +168,7 @@ def test_device_remove_ends_the_connection_and_refuses_the_next_one(tmp_path):
 
 
 def test_the_amqtt_fallback_never_listens_beyond_loopback(tmp_path, caplog):
-    from edge_hub.broker import EmbeddedBroker
+    from edge_hub.transport.broker import EmbeddedBroker
 
     broker = EmbeddedBroker(tmp_path, site="office-1", kind="amqtt", bind="0.0.0.0", port=free_port())
     broker.start()

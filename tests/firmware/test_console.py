@@ -13,7 +13,7 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_hub.contract import Contract
+from edge_hub.ingest.contract import Contract
 from tests.firmware.consoles import HARD_RESET, RESET_EXIT, WDT_RESET, Console, Tap, events
 from tests.helpers import SITE, db_rows, topic, wait_until
 

@@ -309,8 +309,8 @@ def test_a_full_flash_never_loses_a_press_or_ends_the_console(hub, console, tmp_
 def test_a_console_over_tls_to_a_hub_whose_broker_has_the_tls_listener(tmp_path):
     """The whole console with broker_ca in its device.json, against Mosquitto with the TLS
     listener of `edge-hub mosquitto-config --tls` and the hub behind it."""
+    from edge_hub.app import Hub
     from edge_hub.config import load_settings
-    from edge_hub.hub import Hub
     from tests.firmware.consoles import Console
     from tests.firmware.test_tls_dns import TlsBroker
     from tests.helpers import SITE, free_port

@@ -3,7 +3,7 @@
 DNS: a small UDP responder written here with dnslib (an independent encoder/parser of the wire
 format) answers otk.dns, which the device side runs on MicroPython. TLS: Mosquitto with the TLS
 listener that ``edge-hub mosquitto-config --tls`` writes (the hub's own CA and a server
-certificate from edge_hub.broker), and the real otk.mqtt client with otk.mqtt.tls_context().
+certificate from edge_hub.transport.broker), and the real otk.mqtt client with otk.mqtt.tls_context().
 
 The Unix port wheel's ``ssl`` (mbedTLS 3.6) has what the client needs: SSLContext with
 PROTOCOL_TLS_CLIENT, verify_mode (CERT_NONE by default: tls_context() sets CERT_REQUIRED),
@@ -31,15 +31,15 @@ from dnslib import CNAME as CNAMERecord
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_hub.broker import (
+from edge_hub.cli import cli
+from edge_hub.errors import BrokerError
+from edge_hub.transport.broker import (
     EmbeddedBroker,
     find_mosquitto,
     free_port,
     wait_for_port,
     write_mosquitto_config,
 )
-from edge_hub.cli import cli
-from edge_hub.errors import BrokerError
 from tests.firmware import test_mqtt_client as base
 from tests.firmware.upy import FIRMWARE, run_micropython
 from tests.helpers import DEVICES, SITE, Broker, topic, wait_until

@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge_hub.broker import die_with_parent
-from edge_hub.firmware_build import compiled_lib
+from edge_hub.tools.firmware_build import compiled_lib
+from edge_hub.transport.broker import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"

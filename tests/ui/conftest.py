@@ -20,8 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from edge_hub import office, scopes, sync
-from edge_hub.store import Store
+from edge_hub.db.store import Store
+from edge_hub.office import scopes
+from edge_hub.office import settings as office
+from edge_hub.sync import page as sync
 from tests.helpers import Broker, FedHub, HubProcess
 
 CHROMIUM = "/usr/bin/chromium"

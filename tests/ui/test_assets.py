@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_hub.aggregates import FLAGS
-from edge_hub.office import WEEKDAYS
+from edge_hub.metrics.aggregates import FLAGS
+from edge_hub.office.settings import WEEKDAYS
 from hub_ui import STATIC_DIR, TEMPLATES_DIR, auth, i18n, numbers
 from hub_ui.core import NAV
 from hub_ui.pages import MODULES

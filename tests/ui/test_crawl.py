@@ -20,7 +20,7 @@ import orjson
 import pytest
 from axe_playwright_python.base import AXE_SCRIPT
 
-from edge_hub.broker import HUB_USER
+from edge_hub.transport.broker import HUB_USER
 from tests.helpers import DeviceClient, press, topic, wait_until
 from tests.ui.conftest import add_cookies, shot, signed_in
 

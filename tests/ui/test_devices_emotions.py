@@ -12,8 +12,8 @@ import orjson
 import pytest
 from playwright.sync_api import expect
 
-from edge_hub.broker import HUB_USER
-from tests.edge_hub.test_identify import CmdListener, cmd_validator
+from edge_hub.transport.broker import HUB_USER
+from tests.edge_hub.api.test_identify import CmdListener, cmd_validator
 from tests.helpers import DeviceClient, topic, wait_until
 from tests.ui.conftest import shot
 

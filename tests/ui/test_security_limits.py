@@ -8,7 +8,7 @@ a thread where requests must really run side by side or a response must stream) 
 - an open ``/ui/stream`` ends once its session is signed out or its user disabled;
 - the settings page's shift upload over the row cap: 413, in the page's language.
 
-The body, import, quarantine, export, rebuild and /healthz limits: tests/edge_hub/test_limits.py.
+The body, import, quarantine, export, rebuild and /healthz limits: tests/edge_hub/api/test_limits.py.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from edge_hub import scopes
 from edge_hub.api.main import create_app
+from edge_hub.db.store import Store
+from edge_hub.office import scopes
 from edge_hub.runtime import Runtime
-from edge_hub.store import Store
 from hub_ui import auth, core
-from tests.edge_hub.test_limits import BASE_MS, HOUR_MS, Served, _csv, _staff
+from tests.edge_hub.api.test_limits import BASE_MS, HOUR_MS, Served, _csv, _staff
 from tests.helpers import SITE, wait_until
 from tests.ui.conftest import form_token
 

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from edge_hub import alerts
-from edge_hub.alerts import COMMENT_MAX, WHO_MAX, AlertConflict, AlertError, AlertNotFound
+from edge_hub.alerts import engine as alerts
+from edge_hub.alerts.engine import COMMENT_MAX, WHO_MAX, AlertConflict, AlertError, AlertNotFound
 from edge_hub.api.deps import StoreDep, WriterDep
 from edge_hub.api.models import API_REFUSALS, BODY_REFUSALS, NOT_ONLY_SPACES, SQL_INT_MAX, iso, refusals
 from edge_hub.api.routes import Route
@@ -81,7 +81,7 @@ class Evaluated(BaseModel):
 
 @contextmanager
 def _refusals() -> Iterator[None]:
-    """A refusal of :mod:`edge_hub.alerts` as the HTTP error it stands for."""
+    """A refusal of :mod:`edge_hub.alerts.engine` as the HTTP error it stands for."""
     try:
         yield
     except AlertNotFound as exc:

@@ -18,8 +18,8 @@ import mqtt_schemas
 from edge_hub.api.deps import RuntimeDep, StoreDep
 from edge_hub.api.models import API_REFUSALS, DeviceOut, refusals
 from edge_hub.api.routes import Route
+from edge_hub.office.scopes import ID_PATTERN
 from edge_hub.runtime import CommandError, InvalidCommand, NotConnected, Runtime, UnknownDevice
-from edge_hub.scopes import ID_PATTERN
 
 router = APIRouter(tags=["devices"], route_class=Route, responses=API_REFUSALS)
 

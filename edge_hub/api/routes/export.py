@@ -1,4 +1,4 @@
-"""GET /api/v1/export: the metrics by period and scope as a CSV or XLSX download (edge_hub/export.py).
+"""GET /api/v1/export: the metrics by period and scope as a CSV or XLSX download (edge_hub/metrics/export.py).
 
 A date-time without an offset is office local time (the ``timezone`` setting), so
 ``from=2026-11-01&to=2026-12-01`` is the office's November. Refusals are 422 with an
@@ -13,11 +13,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from edge_hub import export, office, summary
 from edge_hub.api.deps import StoreDep, to_ms
 from edge_hub.api.models import API_REFUSALS, IsoDateTime
 from edge_hub.api.routes import Route
-from edge_hub.scopes import ID_PATTERN
+from edge_hub.metrics import export, summary
+from edge_hub.office import settings as office
+from edge_hub.office.scopes import ID_PATTERN
 
 router = APIRouter(tags=["export"], route_class=Route, responses=API_REFUSALS)
 

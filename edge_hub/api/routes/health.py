@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge_hub.api.deps import RuntimeDep
 from edge_hub.api.models import iso
 from edge_hub.api.routes import Route
+from edge_hub.db.store import Store, writable_error
 from edge_hub.runtime import Runtime
-from edge_hub.store import Store, writable_error
 
 router = APIRouter(tags=["health"], route_class=Route)
 

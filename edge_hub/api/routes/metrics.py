@@ -1,4 +1,4 @@
-"""GET /api/v1/metrics/*: the office's numbers, each with its sample size (see edge_hub/summary.py).
+"""GET /api/v1/metrics/*: the office's numbers, each with its sample size (see edge_hub/metrics/summary.py).
 
 ``/timeseries``, ``/emotions`` and ``/readings`` give a point per hour or day of the period, at
 most ``MAX_POINTS`` (10,000, the export's row cap): a longer period is a 422 (centuries by the hour
@@ -15,10 +15,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from edge_hub import aggregates, summary
 from edge_hub.api.deps import StoreDep, WriterDep, to_ms
 from edge_hub.api.models import API_REFUSALS, IsoDateTime
 from edge_hub.api.routes import Route
+from edge_hub.metrics import aggregates, summary
 from hub_ui import auth
 
 router = APIRouter(prefix="/metrics", tags=["metrics"], route_class=Route, responses=API_REFUSALS)

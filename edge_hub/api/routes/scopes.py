@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field, StrictInt
 
-from edge_hub import office, scopes
 from edge_hub.api.deps import StoreDep, WriterDep
 from edge_hub.api.models import (
     API_REFUSALS,
@@ -30,8 +29,10 @@ from edge_hub.api.models import (
     refusals,
 )
 from edge_hub.api.routes import Route
-from edge_hub.office import OfficeSettings
-from edge_hub.scopes import ID_PATTERN, NAME_MAX, RowError, ScopeConflict, ScopeError, ScopeNotFound
+from edge_hub.office import scopes
+from edge_hub.office import settings as office
+from edge_hub.office.scopes import ID_PATTERN, NAME_MAX, RowError, ScopeConflict, ScopeError, ScopeNotFound
+from edge_hub.office.settings import OfficeSettings
 
 router = APIRouter(tags=["scopes"], route_class=Route, responses=API_REFUSALS)
 
@@ -133,7 +134,7 @@ class ServedOut(BaseModel):
 
 @contextmanager
 def _refusals() -> Iterator[None]:
-    """A refusal of :mod:`edge_hub.scopes` as the HTTP error it stands for."""
+    """A refusal of :mod:`edge_hub.office.scopes` as the HTTP error it stands for."""
     try:
         yield
     except ScopeNotFound as exc:

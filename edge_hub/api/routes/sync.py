@@ -15,10 +15,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from edge_hub import sync
 from edge_hub.api.deps import RuntimeDep, StoreDep, WriterDep, parse_cursor
 from edge_hub.api.models import CURSOR_SCHEMA, refusals
 from edge_hub.api.routes import Route
+from edge_hub.sync import page as sync
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,0 +1,301 @@
+"""Ingest: MQTT messages -> contract check -> one SQLite transaction per batch -> acks.
+
+The order is the delivery guarantee. A batch is committed every ``batch_size`` messages or
+``batch_ms`` after its first message, whichever comes first. Only after the commit are the
+messages acknowledged to the broker (paho ``manual_ack``), so a crash before the commit makes
+the broker redeliver them, and the store ignores the copies it already has. Then each device
+gets an end-to-end ack listing the events now stored, after which they may leave its outbox.
+Invalid messages go to the quarantine table with a reason; none stops ingest.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import orjson
+
+import mqtt_schemas
+from edge_hub.db.store import Store, quarantine_row, status_row
+from edge_hub.errors import ContractError
+from edge_hub.ingest.contract import REASONS, Contract, Message
+from edge_hub.metrics.aggregates import VISIT_QUESTION
+from edge_hub.transport.mqtt import BrokerAddress, Incoming, MqttConnection
+
+_LOGGER = logging.getLogger(__name__)
+
+ACK_MAX_SEQS = 1000  # maxItems of seqs in ack.schema.json
+COMMIT_RETRY_S = 1.0
+
+#: Every reason code the quarantine table can hold.
+QUARANTINE_REASONS = {
+    **REASONS,
+    "unexpected_kind": "the hub accepts only event and status messages from devices",
+    "internal": "the contract check failed unexpectedly (a bug; the message is kept)",
+    "identity_conflict": (
+        "an event whose (device, inc, boot, seq) is stored already with other content: an identity "
+        "reused (a cloned flash image, a restored identity file); kept here, acked, and alerted"
+    ),
+}
+
+#: an end-to-end ack is owed per (device, inc, boot): the seqs stored of that incarnation's boot
+AckKey = tuple[str, int, int]
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Counters since start, read by the health check from another thread."""
+
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    identity_conflicts: int = 0  # also counted in quarantined
+    quarantined: int = 0
+    statuses: int = 0
+    batches: int = 0
+    commit_errors: int = 0
+    last_commit_at: int | None = None  # ms since the epoch
+    last_batch_latency_ms: int | None = None  # first receipt -> commit, last batch
+
+
+def _quarantined(incoming: Incoming, reason: str, detail: str) -> tuple:
+    return quarantine_row(incoming.received_at, incoming.topic, reason, detail, incoming.payload)
+
+
+def event_row(msg: Message, raw: bytes, received_at: int) -> tuple:
+    """The events row of one event (:data:`edge_hub.db.store.EVENT_COLUMNS`), with its best-known
+    true time; an event without ``inc`` (older firmware) is inc 0.
+
+    The device clock wins when it was synced (``ts``). Otherwise ``sent_up - up`` says how long
+    the event waited in the device's outbox before this copy was sent, which the hub subtracts
+    from its own receive time; with neither, the receive time is all there is.
+    """
+    body = msg.body
+    ts, up, sent_up = body.get("ts"), body["up"], body.get("sent_up")
+    if ts is not None:
+        when, source = ts, "device"
+    elif sent_up is not None:
+        when, source = received_at - max(0, sent_up - up), "uptime"
+    else:
+        when, source = received_at, "hub"
+    kind = body["type"]
+    if kind == "visit":
+        question = VISIT_QUESTION
+    elif kind == "reading":
+        question = body["metric"]
+    else:
+        question = body.get("question", "csat")
+    return (
+        msg.device, body["boot"], body["seq"], kind, question, body.get("value"),
+        int(body.get("repeat", False)), when, source, ts, up, received_at, raw.decode(), body.get("inc", 0),
+    )  # fmt: skip
+
+
+class Ingestor:
+    """Subscribes to the site's event and status topics and stores them exactly once."""
+
+    def __init__(
+        self,
+        store: Store,
+        contract: Contract,
+        address: BrokerAddress,
+        *,
+        site: str,
+        client_id: str,
+        batch_size: int = 500,
+        batch_ms: int = 50,
+        max_outstanding: int = 1000,
+    ) -> None:
+        self.store = store
+        self.contract = contract
+        self.site = site
+        self.batch_size = batch_size
+        self.batch_s = batch_ms / 1000
+        self.stats = IngestStats()
+        self._pending: list[Incoming] = []
+        self._deadline = 0.0
+        self._stop = threading.Event()
+        #: publishes asked for by other threads (a command from the API), sent by the ingest thread
+        self._outgoing: queue.SimpleQueue[tuple[str, bytes, int]] = queue.SimpleQueue()
+        self.conn = MqttConnection(
+            address,
+            client_id,
+            on_message=self._on_message,
+            subscriptions=(
+                (mqtt_schemas.topic(site, "+", "event"), 1),
+                (mqtt_schemas.topic(site, "+", "status"), 1),
+            ),
+            manual_ack=True,
+            clean_session=False,
+            max_outstanding=max_outstanding,
+        )
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def _on_message(self, incoming: Incoming) -> None:
+        pending = self._pending
+        if not pending:
+            self._deadline = time.monotonic() + self.batch_s
+        pending.append(incoming)
+        if len(pending) >= self.batch_size:
+            self.flush()
+
+    def run(self) -> None:
+        """Loop until :meth:`stop`; then commit what is pending and disconnect."""
+        _LOGGER.info("ingest for site %s from %s", self.site, self.conn.address)
+        while not self._stop.is_set():
+            timeout = self._deadline - time.monotonic() if self._pending else 0.5
+            self.conn.loop(max(timeout, 0.0))
+            self._send_outgoing()
+            if self._pending and time.monotonic() >= self._deadline:
+                self.flush()
+        self.flush()
+        self._send_outgoing()
+        self.conn.loop(0.05)
+        self.conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def send(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        """Publish from any thread: the connection is driven by the ingest thread alone, so the
+        message waits here until that thread's next loop turn (at most ~0.5 s when idle)."""
+        self._outgoing.put((topic, payload, qos))
+
+    def _send_outgoing(self) -> None:
+        outgoing = self._outgoing
+        while not outgoing.empty():
+            topic, payload, qos = outgoing.get_nowait()
+            self.conn.publish(topic, payload, qos=qos)
+
+    @property
+    def lag_ms(self) -> int:
+        """Age of the oldest message not yet committed (0 when none waits)."""
+        pending = self._pending
+        return max(0, time.time_ns() // 1_000_000 - pending[0].received_at) if pending else 0
+
+    # --- one batch ---------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            try:
+                acks = self.process(batch)
+            except sqlite3.OperationalError:
+                raise
+            except Exception:
+                # One message the contract let through still broke the batch (a bug). Store the
+                # rest one by one and quarantine the culprit, so it cannot stop ingest.
+                _LOGGER.exception("batch of %d messages failed; retrying them one at a time", len(batch))
+                acks = self._process_singly(batch)
+        except sqlite3.OperationalError:
+            # The database itself failed (disk full, I/O, lock). Nothing is acked, so the broker
+            # still owes us the batch: drop the connection and it redelivers after the reconnect.
+            self.stats.commit_errors += 1
+            _LOGGER.exception("commit of %d messages failed; reconnecting to get them again", len(batch))
+            self.conn.close()
+            time.sleep(COMMIT_RETRY_S)
+            return
+        conn = self.conn
+        for incoming in batch:
+            if incoming.qos:
+                conn.ack(incoming.mid, incoming.qos)
+        for (device, inc, boot), seqs in acks.items():
+            topic = mqtt_schemas.topic(self.site, device, "ack")
+            for start in range(0, len(seqs), ACK_MAX_SEQS):
+                part = seqs[start : start + ACK_MAX_SEQS]
+                body = {"v": 1, "device": device, "inc": inc, "boot": boot, "seqs": part}
+                conn.publish(topic, orjson.dumps(body), qos=1)
+
+    def _process_singly(self, batch: list[Incoming]) -> dict[AckKey, list[int]]:
+        acks: dict[AckKey, list[int]] = defaultdict(list)
+        for incoming in batch:
+            try:
+                for key, seqs in self.process([incoming]).items():
+                    acks[key] += seqs
+            except sqlite3.OperationalError:
+                raise
+            except Exception as exc:
+                self.store.commit_batch((), [_quarantined(incoming, "internal", repr(exc))])
+                self.stats.quarantined += 1
+        return acks
+
+    def process(self, batch: list[Incoming]) -> dict[AckKey, list[int]]:
+        """Check and commit one batch; return the end-to-end acks owed, by (device, inc, boot).
+
+        Every stored event is acked, and so is a copy of one (the device may drop it) and an
+        identity conflict (kept in the quarantine: visible, not lost).
+        """
+        events: list[tuple] = []
+        topics: list[str] = []
+        quarantine: list[tuple] = []
+        statuses: list[tuple] = []
+        replayed: list[tuple] = []
+        seen: dict[str, int] = {}
+        # incarnations in arrival order: each live status with a boot, and an event only when its
+        # device's inc differs from the one it had last in this batch (a batch is usually one inc)
+        sightings: list[tuple[str, int, int | None, str, int]] = []
+        last_inc: dict[str, int] = {}
+        acks: dict[AckKey, list[int]] = defaultdict(list)
+        parse = self.contract.parse
+        for incoming in batch:
+            try:
+                msg = parse(incoming.topic, incoming.payload)
+            except ContractError as exc:
+                quarantine.append(_quarantined(incoming, exc.reason, exc.detail))
+                continue
+            except Exception as exc:  # a bug must not stop ingest: keep the message, say why
+                _LOGGER.exception("contract check crashed on %s", incoming.topic)
+                quarantine.append(_quarantined(incoming, "internal", repr(exc)))
+                continue
+            if msg.kind == "event":
+                body = msg.body
+                inc = body.get("inc", 0)
+                events.append(event_row(msg, incoming.payload, incoming.received_at))
+                topics.append(incoming.topic)
+                acks[(msg.device, inc, body["boot"])].append(body["seq"])
+                seen[msg.device] = incoming.received_at
+                if last_inc.get(msg.device) != inc:
+                    last_inc[msg.device] = inc
+                    sightings.append((msg.device, inc, None, "event", incoming.received_at))
+            elif msg.kind == "status":
+                body = msg.body
+                row = status_row(msg.device, body, incoming.payload.decode(), incoming.received_at)
+                # A retained status replayed at subscribe time is old news: it only
+                # introduces a device the registry has never seen.
+                (replayed if incoming.retain else statuses).append(row)
+                if not incoming.retain:
+                    seen[msg.device] = incoming.received_at
+                    if "boot" in body:  # a heartbeat names its incarnation; a last will does not
+                        inc = body.get("inc", 0)
+                        last_inc[msg.device] = inc
+                        sightings.append((msg.device, inc, body["boot"], "status", incoming.received_at))
+            else:
+                quarantine.append(
+                    _quarantined(incoming, "unexpected_kind", f"the hub does not accept {msg.kind} messages")
+                )
+        committed = self.store.commit(
+            events, quarantine, statuses, ((d, t, t) for d, t in seen.items()), replayed,
+            topics=topics, sightings=sightings,
+        )  # fmt: skip
+        stats = self.stats
+        now = time.time_ns() // 1_000_000
+        stats.received += len(batch)
+        stats.stored += committed.inserted
+        stats.duplicates += committed.duplicates(len(events))
+        stats.identity_conflicts += committed.conflicts
+        stats.quarantined += len(quarantine) + committed.conflicts
+        stats.statuses += len(statuses) + len(replayed)
+        stats.batches += 1
+        stats.last_commit_at = now
+        stats.last_batch_latency_ms = now - batch[0].received_at
+        if quarantine:
+            _LOGGER.warning("quarantined %d of %d messages", len(quarantine), len(batch))
+        return acks
