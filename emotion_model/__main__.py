@@ -157,12 +157,16 @@ def monitor(
 ) -> None:  # fmt: skip
     _setup_logging(verbose)
     from edge_hub.errors import ConfigError
-    from edge_hub.mqtt import BrokerAddress
-    from emotion_model import monitor as mon
+    from edge_hub.transport.mqtt import BrokerAddress
+    from emotion_model.monitor.device import MonitorDevice
+    from emotion_model.monitor.liveview import LiveView, parse_listen
+    from emotion_model.monitor.loop import Monitor
+    from emotion_model.monitor.outbox import state_dir_default
+    from emotion_model.monitor.pipeline import Pipeline
 
     try:
         url = BrokerAddress.from_url(mqtt_url)
-        listen = mon.parse_listen(live_view) if live_view else None
+        listen = parse_listen(live_view) if live_view else None
     except (ValueError, ConfigError) as exc:
         _fail(str(exc), f"неверный параметр: {exc}")
     from emotion_model.classifier import EmotionClassifier
@@ -172,22 +176,22 @@ def monitor(
 
     try:
         classifier = EmotionClassifier()
-        pipeline = mon.Pipeline(make_detector(detector), classifier, Tracker(classifier.labels))
+        pipeline = Pipeline(make_detector(detector), classifier, Tracker(classifier.labels))
     except (OSError, RuntimeError, ValueError) as exc:
         _fail(f"cannot load the models: {exc}", f"не удалось загрузить модели: {exc}", 1)
-    device_ = mon.MonitorDevice(
+    device_ = MonitorDevice(
         site=site, device=device, host=url.host, port=url.port,
         username=username or url.username or (device if (password or url.password) else None),
-        password=password or url.password, state_dir=state_dir or mon.state_dir_default(device),
+        password=password or url.password, state_dir=state_dir or state_dir_default(device),
         heartbeat_s=heartbeat_s,
     )  # fmt: skip
     try:
-        view = mon.LiveView(*listen).start() if listen else None  # token: OTK_LIVE_VIEW_TOKEN
+        view = LiveView(*listen).start() if listen else None  # token: OTK_LIVE_VIEW_TOKEN
     except (ValueError, OSError) as exc:  # the message is in English and Russian already
         click.echo(f"error / ошибка: --live-view: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     kind = _source_kind(source_spec)
-    runner = mon.Monitor(
+    runner = Monitor(
         pipeline, device_, lambda: open_source(source_spec), source_kind=kind, realtime=realtime, loop=loop,
         live_view=view, ack_wait_s=ack_wait_s,
     )  # fmt: skip

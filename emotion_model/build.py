@@ -44,10 +44,10 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from emotion_model import weights
+from emotion_model.labels import LABELS
 
 _LOGGER = logging.getLogger(__name__)
 
-LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 INPUT_NAME = "face"
 OUTPUT_NAME = "probs"
 INPUT_SIZE = 64

@@ -2,7 +2,8 @@
 
 Input faces are grayscale crops of any size; each is resized to 64x64 (``cv2.INTER_AREA``) and
 scaled to [-1, 1] (x/127.5 - 1), as the network was trained. The output rows are probabilities
-over :data:`LABELS`. The model card (``MODEL_CARD.md``) lists what the estimate does not mean.
+over :data:`~emotion_model.labels.LABELS`. The model card (``MODEL_CARD.md``) lists what the
+estimate does not mean.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from emotion_model.labels import LABELS
+
 _LOGGER = logging.getLogger(__name__)
 
-LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 INPUT_SIZE = 64
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "emotion_mini_xception.onnx"
 

@@ -4,6 +4,10 @@ deterministic synthetic clip made of real faces (for demos, tests and benchmarks
 Every source gives BGR ``uint8`` frames through ``read()``: ``None`` means the clip or file ended, a
 :class:`SourceError` means the device failed (unplugged, no frames, cannot be opened). Pick one from a
 command-line string with :func:`open_source`.
+
+Long: one class per kind of source, each small, behind one ``open_source``; half the file is the
+synthetic clip, which composes real faces into moving scenes so that demos, tests and the bench run
+without a camera.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
-from emotion_model.monitor import LiveView
+from emotion_model.monitor.liveview import LiveView
 
 LIVE_VIEW_TOKEN_ENV = "OTK_LIVE_VIEW_TOKEN"  # the documented name, an interface of its own
 TOKEN = "s3cret-live-view-token"
@@ -103,7 +103,7 @@ def test_a_token_given_as_argument_wins_over_the_environment(monkeypatch):
 
 def test_without_a_token_one_is_made_and_logged_once(monkeypatch, caplog):
     monkeypatch.delenv(LIVE_VIEW_TOKEN_ENV, raising=False)
-    with caplog.at_level(logging.INFO, logger="emotion_model.monitor"):
+    with caplog.at_level(logging.INFO, logger="emotion_model.monitor.liveview"):
         view = LiveView().start()
     try:
         assert not view.token_configured and len(view.token) >= 24

