@@ -23,3 +23,13 @@ def test_every_importer_uses_the_one_list():
     from emotion_model.monitor import device, pipeline
 
     assert build.LABELS is classifier.LABELS is device.LABELS is pipeline.LABELS is LABELS
+
+
+def test_the_hubs_valence_groups_split_the_same_labels():
+    """The hub groups the labels for the emotional NPS (edge_hub.metrics.formulas): every label of
+    the contract in exactly one group, and no other."""
+    from edge_hub.metrics import formulas
+
+    groups = (formulas.EMOTIONS_POSITIVE, formulas.EMOTIONS_NEGATIVE, formulas.EMOTIONS_NEUTRAL)
+    assert sum(len(g) for g in groups) == len(LABELS)
+    assert formulas.EMOTIONS == set(LABELS)
