@@ -1,4 +1,9 @@
-"""One office hub in one process: broker (embedded or external), ingest thread, web server."""
+"""One office hub in one process: broker (embedded or external), ingest thread, web server.
+
+The one place that joins the hub's parts: the runtime (broker, ingest, alerts, push) and, in
+:func:`create_app`, the JSON API (:mod:`edge_hub.api`) with the office page (:mod:`hub_ui`) on
+one server. Nothing else in ``edge_hub`` imports ``hub_ui`` (tests/test_layers.py holds it).
+"""
 
 from __future__ import annotations
 
@@ -11,20 +16,29 @@ import time
 from collections.abc import Callable
 
 import uvicorn
+from fastapi import FastAPI
 
 from edge_hub.alerts.engine import AlertEngine
-from edge_hub.api.main import create_app
+from edge_hub.api.main import create_api
 from edge_hub.config import Settings
 from edge_hub.db.store import Store
 from edge_hub.errors import ConfigError
 from edge_hub.ingest.contract import Contract
 from edge_hub.ingest.ingestor import Ingestor
 from edge_hub.runtime import Runtime
-from edge_hub.sync.page import Pusher
+from edge_hub.sync.push import Pusher
 from edge_hub.transport.broker import HUB_USER, EmbeddedBroker
 from edge_hub.transport.mqtt import BrokerAddress
+from hub_ui import web
 
 _LOGGER = logging.getLogger(__name__)
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """The hub's web app: the JSON API under /api/v1 and /healthz, the office page at /."""
+    app = create_api(runtime)
+    web.install(app)
+    return app
 
 
 def _exit_on_sigterm(signum, frame) -> None:

@@ -1,4 +1,8 @@
-"""The ``edge-hub`` command: a thin layer over the library; errors become one clear sentence."""
+"""The ``edge-hub`` command: a thin layer over the library; errors become one clear sentence.
+
+Long: one click command per technician's task, each a few lines over the library; splitting
+the command groups would scatter ``edge-hub --help``'s one table of contents.
+"""
 
 from __future__ import annotations
 
@@ -189,8 +193,8 @@ def _demo_login(db_path: Path, data_dir: Path) -> str:
     start prints it again. ``edge-hub run`` never does this: a real hub starts at /setup."""
     import secrets
 
+    from edge_hub.api import auth
     from edge_hub.db.store import Store
-    from hub_ui import auth
 
     saved = data_dir / DEMO_LOGIN_FILE
     store = Store.writer(db_path)
@@ -532,12 +536,12 @@ def token_create(scope: str, name: str | None, **options) -> None:
 
     Создать токен и показать его один раз: хранится только его хэш.
     """
-    from edge_hub.sync import page as sync
+    from edge_hub.sync import tokens as sync_tokens
 
     store = _open_store(options)
     try:
-        secret = sync.create_token(store.conn, scope, name)
-        info = sync.find_token(store.conn, secret)
+        secret = sync_tokens.create_token(store.conn, scope, name)
+        info = sync_tokens.find_token(store.conn, secret)
     finally:
         store.close()
     assert info is not None
@@ -553,11 +557,11 @@ def token_create(scope: str, name: str | None, **options) -> None:
 @db_options
 def token_list(**options) -> None:
     """List the tokens (never their secrets). / Список токенов (без секретов)."""
-    from edge_hub.sync import page as sync
+    from edge_hub.sync import tokens as sync_tokens
 
     store = _open_store(options)
     try:
-        tokens = sync.list_tokens(store.conn)
+        tokens = sync_tokens.list_tokens(store.conn)
     finally:
         store.close()
     if not tokens:
@@ -576,12 +580,12 @@ def token_list(**options) -> None:
 @db_options
 def token_revoke(token_id: int, **options) -> None:
     """Revoke token ID at once and for good. / Отозвать токен ID навсегда."""
-    from edge_hub.sync import page as sync
+    from edge_hub.sync import tokens as sync_tokens
 
     store = _open_store(options)
     try:
-        revoked = sync.revoke_token(store.conn, token_id)
-    except sync.TokenNotFound as exc:
+        revoked = sync_tokens.revoke_token(store.conn, token_id)
+    except sync_tokens.TokenNotFound as exc:
         raise click.BadParameter(str(exc), param_hint="ID") from None
     finally:
         store.close()
@@ -606,12 +610,13 @@ def shifts_import(csv_file: Path, **options) -> None:
     Загрузить смены из CSV (всё или ничего); уже сохранённые нажатия переносятся на операторов.
     Format / формат: edge_hub/SCOPES.md.
     """
-    from edge_hub.office import scopes
-    from edge_hub.office import settings as office
+    from edge_hub.office import recredit
+    from edge_hub.office import settings as office_settings
 
     store = _open_store(options)
     try:
-        result = scopes.import_shifts_file(store.conn, csv_file.read_bytes(), office.load(store.conn).zone)
+        zone = office_settings.load(store.conn).zone
+        result = recredit.import_shifts_file(store.conn, csv_file.read_bytes(), zone)
     finally:
         store.close()
     if not result.ok:
@@ -656,18 +661,18 @@ def sync_pull(url: str, token: str, into: Path, limit: int, from_start: bool) ->
     Эталонный загрузчик центра: изменённые корзины хаба в файл SQLite. Прерванная загрузка
     продолжается с места остановки; повторная ничего не меняет.
     """
-    from edge_hub.sync import page as sync
+    from edge_hub.sync.pull import PageProgress, pull
 
     _setup_logging("WARNING")
 
-    def progress(p: sync.PageProgress) -> None:
+    def progress(p: PageProgress) -> None:
         click.echo(
             f"page {p.number}: {p.items} buckets (new {p.new}, updated {p.updated}, unchanged {p.unchanged}),"
             f" cursor {p.cursor} of {p.high_water}",
             err=True,
         )
 
-    stats = sync.pull(url, token, into, limit, progress, from_start=from_start)
+    stats = pull(url, token, into, limit, progress, from_start=from_start)
     click.echo(
         f"hub {stats.hub_id} (site {stats.site}): {stats.pages} pages, {stats.items} buckets: "
         f"{stats.new} new, {stats.updated} updated, {stats.unchanged} unchanged; cursor {stats.cursor}\n"

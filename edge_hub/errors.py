@@ -22,3 +22,7 @@ class ConfigError(OtklikError):
 
 class BrokerError(OtklikError):
     """The embedded MQTT broker could not be started or configured."""
+
+
+class SyncError(OtklikError):
+    """A sync request or token operation was refused, or the other side answered wrongly."""

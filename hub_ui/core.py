@@ -10,27 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from starlette.requests import cookie_parser
 
 from edge_hub import __version__
+from edge_hub.api import auth
+from edge_hub.api.access import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, client_ip
+from edge_hub.api.auth import Session, User
 from edge_hub.api.deps import RuntimeDep
 from edge_hub.db.store import Store
-from edge_hub.sync import page as sync
-from hub_ui import STATIC_DIR, TEMPLATES_DIR, auth, i18n
-from hub_ui.auth import Session, User
+from hub_ui import STATIC_DIR, TEMPLATES_DIR, i18n
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -48,12 +47,9 @@ i18n.register(
     }
 )
 
-SESSION_COOKIE = "otk_session"
 #: before login there is no session: the login and setup forms use a double-submit cookie
 PRESESSION_COOKIE = "otk_csrf"
 CSRF_FIELD = "csrf"
-CSRF_HEADER = "X-CSRF-Token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LANG_COOKIE_AGE_S = 365 * 24 * 3600
 
 #: sent with every UI response: no foreign script, style, frame or connection, ever
@@ -180,29 +176,6 @@ class Ui:
         auth.audit(self.conn, self.user, action, detail, ip=self.ip)
 
 
-#: addresses of reverse proxies whose ``X-Forwarded-For`` is believed (comma-separated); unset:
-#: none, and the header is ignored (a client could otherwise name any address it likes)
-TRUSTED_PROXIES_ENV = "OTK_TRUSTED_PROXIES"
-
-
-def trusted_proxies() -> frozenset[str]:
-    return frozenset(p.strip() for p in os.environ.get(TRUSTED_PROXIES_ENV, "").split(",") if p.strip())
-
-
-def client_ip(request: Request) -> str:
-    """The caller's address: the connection's peer, or, when that peer is a configured trusted
-    proxy (:data:`TRUSTED_PROXIES_ENV`), the nearest address in ``X-Forwarded-For`` that is not one."""
-    peer = request.client.host if request.client else "-"
-    proxies = trusted_proxies()
-    if peer not in proxies:
-        return peer
-    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
-    for hop in reversed(hops):
-        if hop not in proxies:
-            return hop[:64]
-    return peer
-
-
 def pick_lang(request: Request) -> str:
     return i18n.pick(request.query_params.get("lang"), request.cookies.get(i18n.LANG_COOKIE))
 
@@ -290,71 +263,6 @@ async def csrf_protect(request: Request, runtime: RuntimeDep) -> None:
     expected = session.csrf if session else request.cookies.get(PRESESSION_COOKIE)
     if not auth.same_token(expected, given):
         raise UiError(403, "err.csrf")
-
-
-def api_access(request: Request, runtime: RuntimeDep) -> None:
-    """Who may use the JSON API (``/api/v1``, the sync routes apart: they check their own token).
-
-    - the UI's session cookie: any role reads, admins and managers change (with the
-      ``X-CSRF-Token`` header, as the page's htmx and fetch calls send it);
-    - ``Authorization: Bearer <token>`` from ``edge-hub token create --scope api:read`` (GET)
-      or ``api:write`` (every method);
-    - before the first account exists (the hub's first run, as for ``/setup``), anyone: a new
-      hub is set up through it; afterwards everything else is 401.
-    """
-    writes = request.method not in SAFE_METHODS
-    store = Store.reader(runtime.db_path)
-    try:
-        cookie = request.cookies.get(SESSION_COOKIE)
-        session = auth.session_for(store.conn, cookie) if cookie else None
-        if session is not None:
-            request.state.ui_user = session.user
-            if writes and not auth.same_token(session.csrf, request.headers.get(CSRF_HEADER)):
-                raise HTTPException(403, detail=_CSRF_REFUSED)
-            if writes and session.user.role not in auth.STAFF:
-                raise HTTPException(403, detail="your role may not change this / вашей роли это запрещено")
-            return
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            wanted = (sync.SCOPE_API_WRITE,) if writes else (sync.SCOPE_API_READ, sync.SCOPE_API_WRITE)
-            if any(sync.check_token(store.conn, token.strip(), scope) for scope in wanted):
-                return
-            known = sync.find_token(store.conn, token.strip())
-            raise HTTPException(
-                403 if known is not None and not known.revoked else 401,
-                detail="this token may not do that / у токена нет такого права",
-                headers={"WWW-Authenticate": _REALM},
-            )
-        if auth.user_count(store.conn) == 0:
-            return  # the first run: nobody to sign in as yet
-        raise HTTPException(
-            401,
-            detail="sign in or send a bearer token (edge-hub token create --scope api:read) / "
-            "войдите или передайте токен доступа",
-            headers={"WWW-Authenticate": _REALM},
-        )
-    finally:
-        store.close()
-
-
-def api_caller_known(conn: sqlite3.Connection, headers: Mapping[str, str]) -> bool:
-    """Whether a JSON API caller could be let in at all (``headers`` with lower-case names): a live
-    session cookie, a known unrevoked token, or no account yet. The body limit
-    (``edge_hub.api.main.BodyLimit``) refuses the others before reading their body; the full
-    check is still :func:`api_access`."""
-    cookie = cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE)
-    if cookie and auth.session_for(conn, cookie) is not None:
-        return True
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        known = sync.find_token(conn, token.strip())
-        if known is not None and not known.revoked:
-            return True
-    return auth.user_count(conn) == 0
-
-
-_REALM = 'Bearer realm="otklik-hub"'
-_CSRF_REFUSED = "CSRF token missing or wrong / нет CSRF-токена или он неверен"
 
 
 # --- answering ----------------------------------------------------------------------------------

@@ -5,11 +5,18 @@ template). A key maps to ``(ru, en)``; ``{name}`` placeholders are filled from t
 keyword arguments. The language is ``?lang=`` when given (then kept in the ``lang`` cookie),
 else the cookie, else Russian. A missing key raises KeyError: the tests render every page and
 check that every key used in a template exists.
+
+A word the metrics export writes too (a metric's name, "весь офис") is not repeated here: its
+entry is the export's own, read from :data:`edge_hub.metrics.export.LABELS`.
+
+Long: data, not logic: every string the office page shows, in Russian and English.
 """
 
 from __future__ import annotations
 
-from hub_ui.auth import MIN_PASSWORD
+from edge_hub.api.auth import MIN_PASSWORD
+from edge_hub.metrics import export
+from edge_hub.office.settings import OfficeSettings
 
 LANGS = ("ru", "en")
 DEFAULT_LANG = "ru"
@@ -164,8 +171,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "metric.ces": ("CES, лёгкость обращения", "CES, customer effort"),
     "metric.emotional_nps": ("Эмоциональный NPS", "Emotional NPS"),
     "metric.response_rate": ("Доля оценивших", "Response rate"),
-    "metric.support_index": ("Индекс поддержки", "Support index"),
-    "metric.criticality_index": ("Индекс критичности", "Criticality index"),
+    "metric.support_index": export.LABELS["support_index"],
+    "metric.criticality_index": export.LABELS["criticality_index"],
     "reason.few": ("недостаточно данных", "not enough data"),
     "reason.served_unknown": ("нет числа обслуженных", "served clients unknown"),
     "reason.no_served": ("нет обслуженных", "no served clients"),
@@ -255,7 +262,227 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "action.user.disable": ("пользователь отключён", "user disabled"),
     "action.user.enable": ("пользователь включён", "user enabled"),
     "action.board.token": ("новая ссылка на табло", "new board link"),
+    # the office's settings (hub_ui/pages/settings/)
+    "nav.settings": ("Настройки", "Settings"),
+    "settings.title": ("Настройки офиса", "Office settings"),
+    "settings.tab.structure": ("Отделы, окна, операторы", "Departments, windows, operators"),
+    "settings.tab.shifts": ("Смены и обслуженные", "Shifts and served clients"),
+    "settings.tab.office": ("Часы работы и правила", "Hours and rules"),
+    "settings.id": ("Идентификатор", "Id"),
+    "settings.id_help": (
+        "Латинские строчные буквы, цифры, - и _, до 32 символов; после создания не меняется.",
+        "Lowercase Latin letters, digits, - and _, up to 32; fixed once created.",
+    ),
+    "settings.name": ("Название", "Name"),
+    "settings.save": ("Сохранить", "Save"),
+    "settings.add": ("Добавить", "Add"),
+    "settings.delete": ("Удалить", "Delete"),
+    "settings.confirm_delete": ("Удалить «{name}»?", "Delete “{name}”?"),
+    "settings.none": ("—", "—"),
+    "settings.empty": ("Пока ничего нет.", "Nothing yet."),
+    "settings.departments": ("Отделы", "Departments"),
+    "settings.department": ("Отдел", "Department"),
+    "settings.add_department": ("Добавить отдел", "Add a department"),
+    "settings.windows": ("Окна", "Windows"),
+    "settings.window": ("Окно", "Window"),
+    "settings.add_window": ("Добавить окно", "Add a window"),
+    "settings.window_needs_department": (
+        "Сначала добавьте отдел: окно принадлежит отделу.",
+        "Add a department first: a window belongs to one.",
+    ),
+    "settings.operators": ("Операторы", "Operators"),
+    "settings.operator": ("Оператор", "Operator"),
+    "settings.add_operator": ("Добавить оператора", "Add an operator"),
+    "settings.devices": ("Устройства у окон", "Devices at windows"),
+    "settings.device": ("Устройство", "Device"),
+    "settings.kind": ("Тип", "Kind"),
+    "settings.last_seen": ("Последняя связь", "Last seen"),
+    "settings.no_window": ("— не у окна —", "— no window —"),
+    "settings.devices_help": (
+        "Нажатия устройства засчитываются окну, у которого оно стоит; при переносе все его "
+        "сохранённые нажатия пересчитываются на новое окно.",
+        "A device's presses count for the window it is on; moving it credits all its stored "
+        "presses to the new window.",
+    ),
+    "settings.no_devices": ("Устройства ещё не выходили на связь.", "No device has connected yet."),
+    "settings.shifts": ("Смены", "Shifts"),
+    "settings.shifts_period": ("Смены с {start} по {end}", "Shifts from {start} to {end}"),
+    "settings.show": ("Показать", "Show"),
+    "settings.from": ("С", "From"),
+    "settings.to": ("По", "To"),
+    "settings.start": ("Начало", "Start"),
+    "settings.end": ("Конец", "End"),
+    "settings.add_shift": ("Добавить смену", "Add a shift"),
+    "settings.times_local": (
+        "Время — местное время офиса ({zone}). Начало входит в смену, конец — нет. Уже сохранённые "
+        "нажатия за время смены засчитываются оператору.",
+        "Times are the office's local time ({zone}). The start belongs to the shift, the end does "
+        "not. Presses already stored in its time are credited to the operator.",
+    ),
+    "settings.shifts_more": (
+        "Показаны первые {n} смен; сузьте период.",
+        "The first {n} shifts are shown; narrow the period.",
+    ),
+    "settings.import": ("Загрузить смены из CSV", "Upload shifts from CSV"),
+    "settings.import_file": ("Файл CSV", "CSV file"),
+    "settings.import_submit": ("Загрузить", "Upload"),
+    "settings.import_help": (
+        "Первая строка — заголовок: оператор;окно;начало;конец (или operator,window,start,end). "
+        "Разделитель , или ; кодировка UTF-8 или Windows-1251; время вида 23.11.2026 09:00 или "
+        "2026-11-23 09:00, местное. Всё или ничего: при любой ошибке не загружается ни одна строка.",
+        "The first line is the header: operator,window,start,end (or оператор;окно;начало;конец). "
+        "Separator , or ; UTF-8 or Windows-1251; times like 2026-11-23 09:00 or 23.11.2026 09:00, "
+        "local. All or nothing: with any error no line is imported.",
+    ),
+    "settings.import_failed": (
+        "Ничего не загружено, исправьте строки ({n}):",
+        "Nothing was imported; fix these lines ({n}):",
+    ),
+    "settings.import_line": ("строка {line}", "line {line}"),
+    "settings.import_done": ("Загружено смен: {n}.", "Shifts imported: {n}."),
+    "settings.import_too_big": ("Файл слишком большой.", "The file is too large."),
+    "settings.served": ("Обслужено клиентов", "Clients served"),
+    "settings.served_help": (
+        "Сколько клиентов обслужено за день — для доли оценивших и индексов на 100 клиентов. "
+        "Запись за тот же день и окно заменяется.",
+        "How many clients were served in a day, for the response rate and the per-100-clients "
+        "indices. A figure for the same day and window is replaced.",
+    ),
+    "settings.day": ("День", "Day"),
+    "settings.count": ("Число", "Count"),
+    "settings.source": ("Источник", "Source"),
+    "settings.whole_office": export.LABELS["office"],
+    "settings.served_recent": ("За последние {days} дней", "The last {days} days"),
+    "settings.bad_count": (
+        "Число клиентов должно быть целым и не меньше 0.",
+        "The count must be a whole number, 0 or more.",
+    ),
+    "settings.general": ("Общее", "General"),
+    "settings.timezone": ("Часовой пояс (IANA)", "Time zone (IANA)"),
+    "settings.min_n": (
+        "Минимум ответов для показателя (меньше — «недостаточно данных»)",
+        "Minimum answers for a value (fewer: “not enough data”)",
+    ),
+    "settings.main_question": ("Главный вопрос (оценки +/−)", "Main question (ratings +/−)"),
+    "settings.hours": ("Часы работы", "Opening hours"),
+    "settings.hours_help": (
+        "Местное время, например 09:00-19:00 или 09:00-13:00, 14:00-18:00; пусто — выходной.",
+        "Local time, e.g. 09:00-19:00 or 09:00-13:00, 14:00-18:00; empty: closed.",
+    ),
+    "settings.trust": ("Правила доверия (подозрительные нажатия)", "Trust rules (suspicious presses)"),
+    "settings.alerts": ("Пороги оповещений", "Alert thresholds"),
+    "settings.default": ("по умолчанию: {value}", "default: {value}"),
+    "settings.yes": ("да", "yes"),
+    "settings.no": ("нет", "no"),
+    "settings.save_office": ("Сохранить настройки", "Save the settings"),
+    "settings.office_invalid": (
+        "Настройки не сохранены: исправьте отмеченные поля.",
+        "Not saved: fix the fields marked.",
+    ),
+    "settings.from_now_on": (
+        "Новые правила доверия и часы работы применяются к нажатиям с этого момента; уже сохранённые "
+        "нажатия остаются как были, пока вы их не пересчитаете.",
+        "New trust rules and opening hours apply to presses from now on; presses already stored stay "
+        "as they were until you recompute them.",
+    ),
+    "settings.rebuild": ("Пересчитать прошлые нажатия", "Recompute past presses"),
+    "settings.rebuild_days": ("Последние дни", "The last days"),
+    "settings.rebuild_submit": ("Пересчитать", "Recompute"),
+    "settings.rebuild_help": (
+        "Заново проверяет и распределяет по окнам, операторам и часам нажатия за последние N дней "
+        "(сегодня включительно) по текущим настройкам, сменам и окнам устройств.",
+        "Checks and credits the presses of the last N days (today included) again, to the windows, "
+        "operators and hours, by the settings, shifts and device windows as they are now.",
+    ),
+    "settings.rebuild_admin": (
+        "Пересчёт может запустить администратор.",
+        "An admin can run the recomputation.",
+    ),
+    "settings.rebuild_bad": ("Число дней — от 1 до {max}.", "The number of days is 1 to {max}."),
+    "settings.done.department": ("Отдел сохранён.", "Department saved."),
+    "settings.done.department_deleted": ("Отдел удалён.", "Department deleted."),
+    "settings.done.window": ("Окно сохранено.", "Window saved."),
+    "settings.done.window_deleted": ("Окно удалено.", "Window deleted."),
+    "settings.done.operator": ("Оператор сохранён.", "Operator saved."),
+    "settings.done.operator_deleted": ("Оператор удалён.", "Operator deleted."),
+    "settings.done.device": (
+        "Устройство перенесено, его нажатия пересчитаны.",
+        "Device moved; its presses recounted.",
+    ),
+    "settings.done.shift": ("Смена добавлена.", "Shift added."),
+    "settings.done.shift_deleted": ("Смена удалена.", "Shift deleted."),
+    "settings.done.served": ("Число обслуженных сохранено.", "Served clients saved."),
+    "settings.done.office": ("Настройки сохранены.", "Settings saved."),
+    "settings.done.rebuild": (
+        "Нажатия пересчитаны; изменено часовых корзин: {n}.",
+        "Presses recomputed; hourly buckets changed: {n}.",
+    ),
+    "settings.err.ge": ("Не меньше {limit}.", "At least {limit}."),
+    "settings.err.gt": ("Больше {limit}.", "More than {limit}."),
+    "settings.err.le": ("Не больше {limit}.", "At most {limit}."),
+    "settings.err.lt": ("Меньше {limit}.", "Less than {limit}."),
+    "settings.err.int": ("Нужно целое число.", "A whole number is needed."),
+    "settings.err.number": ("Нужно число.", "A number is needed."),
+    "settings.err.timezone": (
+        "Неизвестный часовой пояс; пример: Europe/Moscow.",
+        "Unknown time zone; e.g. Europe/Moscow.",
+    ),
+    "settings.err.hours": (
+        "Нужны интервалы вида 09:00-19:00 через запятую, открытие раньше закрытия.",
+        "Spans like 09:00-19:00, comma-separated, opening before closing.",
+    ),
+    "settings.err.question": ("Нет такого вопроса.", "No such question."),
+    "action.settings.department.put": ("отдел добавлен или переименован", "department added or renamed"),
+    "action.settings.department.delete": ("отдел удалён", "department deleted"),
+    "action.settings.window.put": ("окно добавлено или изменено", "window added or changed"),
+    "action.settings.window.delete": ("окно удалено", "window deleted"),
+    "action.settings.operator.put": ("оператор добавлен или переименован", "operator added or renamed"),
+    "action.settings.operator.delete": ("оператор удалён", "operator deleted"),
+    "action.settings.device.window": ("устройство перенесено к окну", "device moved to a window"),
+    "action.settings.shift.add": ("смена добавлена", "shift added"),
+    "action.settings.shift.delete": ("смена удалена", "shift deleted"),
+    "action.settings.shift.import": ("смены загружены из CSV", "shifts imported from CSV"),
+    "action.settings.served": ("задано число обслуженных", "served clients set"),
+    "action.settings.office": ("изменены настройки офиса", "office settings changed"),
+    "action.settings.rebuild": ("пересчёт прошлых нажатий", "past presses recomputed"),
 }
+
+#: the office page's labels of the trust rules' and alert thresholds' fields (``settings.<group>.<field>``):
+#: Russian here, English the field's own description in edge_hub.office.settings
+_OFFICE_FIELDS_RU: dict[str, dict[str, str]] = {
+    "trust": {
+        "burst_max": "Больше стольких нажатий на одном устройстве …",
+        "burst_window_s": "… за столько секунд — серия нажатий",
+        "self_run": "Столько высших оценок подряд на одном устройстве …",
+        "self_gap_s": "… каждая в пределах стольких секунд — похоже на самооценку",
+        "flag_after_hours": "Отмечать нажатия вне часов работы",
+        "flag_no_operator": "Отмечать нажатия у окна, где есть смены, но в это время никого нет",
+        "flag_no_visitor": "Отмечать нажатия у окна под работающей камерой, если она не видела посетителя",
+        "visitor_slack_s": "Визит засчитывается нажатиям за столько секунд до или после него",
+    },
+    "alerts": {
+        "spike_share": "Всплеск недовольства: такая доля негативных оценок …",
+        "spike_minutes": "… за столько минут …",
+        "spike_min_n": "… при стольких оценках не меньше",
+        "silent_minutes": "Устройство молчит столько минут, пока офис открыт",
+        "offline_minutes": "Устройство не на связи столько минут",
+        "low_battery_mv": "Батарея ниже стольких мВ",
+    },
+}
+
+
+def _office_field_labels() -> dict[str, tuple[str, str]]:
+    labels: dict[str, tuple[str, str]] = {}
+    for group, ru in _OFFICE_FIELDS_RU.items():
+        model = OfficeSettings.model_fields[group].annotation
+        labels |= {
+            f"settings.{group}.{name}": (ru[name], field.description or name)
+            for name, field in model.model_fields.items()  # type: ignore[union-attr]
+        }
+    return labels
+
+
+MESSAGES.update(_office_field_labels())
 
 #: placeholders every message may use without the caller passing them
 _DEFAULTS = {"min_password": MIN_PASSWORD}

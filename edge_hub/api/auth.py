@@ -16,6 +16,9 @@ pages (``hub_ui/pages``) and the tests share one implementation. Writes that gua
 - Hashing is bounded: at most :data:`HASH_CONCURRENCY` argon2 hashes or verifications run at
   once (each takes ~64 MiB); a caller waits up to :data:`HASH_WAIT_S` for a turn, then gets
   :class:`Busy` (the page answers 429 with ``Retry-After``).
+
+Long: accounts, sessions and the login limits are one security boundary; kept together so one
+reading shows every rule an attacker meets (each section is marked).
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlite_utils import Database
 
 from edge_hub.db.tx import immediate
 from edge_hub.errors import OtklikError
@@ -118,35 +120,6 @@ class Session:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def migrate(db: Database) -> None:
-    """Create this module's tables (called by Store._migrate)."""
-    db["ui_users"].create(
-        {"id": int, "username": str, "password_hash": str, "role": str, "disabled": int,
-         "created_at": int, "created_by": str, "last_login_at": int},
-        pk="id", not_null=["username", "password_hash", "role", "disabled", "created_at"],
-        defaults={"disabled": 0}, if_not_exists=True,
-    )  # fmt: skip
-    db["ui_users"].create_index(["username"], unique=True, if_not_exists=True)
-    db["ui_sessions"].create(
-        {"token_hash": str, "user_id": int, "csrf": str, "created_at": int, "expires_at": int, "ip": str},
-        pk="token_hash", not_null=["user_id", "csrf", "created_at", "expires_at"],
-        foreign_keys=[("user_id", "ui_users", "id")], if_not_exists=True,
-    )  # fmt: skip
-    db["ui_sessions"].create_index(["user_id"], if_not_exists=True)
-    db["ui_login_failures"].create(
-        {"id": int, "username": str, "ip": str, "at": int},
-        pk="id", not_null=["username", "ip", "at"], if_not_exists=True,
-    )  # fmt: skip
-    db["ui_login_failures"].create_index(["username", "ip", "at"], if_not_exists=True)
-    db["ui_login_failures"].create_index(["ip", "at"], if_not_exists=True)
-    db["ui_login_failures"].create_index(["at"], if_not_exists=True)
-    db["ui_audit"].create(
-        {"id": int, "at": int, "who": str, "action": str, "detail": str, "ip": str},
-        pk="id", not_null=["at", "who", "action"], if_not_exists=True,
-    )  # fmt: skip
-    db["ui_settings"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
 
 
 # --- accounts -------------------------------------------------------------------------------

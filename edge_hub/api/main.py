@@ -1,34 +1,31 @@
-"""The FastAPI application: routers under /api/v1, /healthz at the root, the office page at /.
+"""The JSON API: routers under /api/v1 and /healthz at the root (the office page joins it in
+:func:`edge_hub.app.create_app`).
 
 Request bodies are bounded (:class:`BodyLimit`, outermost but for Starlette's error layer):
 :data:`MAX_BODY` (2 MiB) for every request, :data:`MAX_UPLOAD` (10 MiB) for the shift CSV
 imports (:data:`UPLOAD_PATHS`). A larger ``Content-Length`` is refused with 413 before anything
 is read; a chunked body is counted as it streams and refused with 413 the moment it passes the
 limit. A state-changing ``/api/v1`` call with a body and neither a valid session nor a valid
-token is refused with 401 before its body is read (the full check, :func:`hub_ui.core.api_access`,
+token is refused with 401 before its body is read (the full check, :func:`edge_hub.api.access.api_access`,
 runs again in the route).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 
 from edge_hub import __version__
+from edge_hub.api.access import SAFE_METHODS, api_access, api_caller_known
 from edge_hub.api.routes import alerts, devices, events, export, health, metrics, quarantine, scopes, sync
 from edge_hub.db.store import Store
-from edge_hub.office import scopes as scope_rules
+from edge_hub.office import shifts as shift_rules
 from edge_hub.runtime import Runtime
-from hub_ui import web
-from hub_ui.core import SAFE_METHODS, UiError, api_access, api_caller_known, error_page, static_url
 
 TITLE = "Otklik edge hub"
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
@@ -42,8 +39,11 @@ UPLOAD_PATHS = frozenset({"/api/v1/shifts/import", "/settings/shifts/import"})
 _OWN_AUTH = "/api/v1/sync/"
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    # /docs is served below from the vendored Swagger UI (the office has no internet); no /redoc
+def create_api(runtime: Runtime) -> FastAPI:
+    """The JSON API alone (the hub serves it with the office page: :func:`edge_hub.app.create_app`).
+
+    /docs is the office page's (the vendored Swagger UI: the office has no internet); no /redoc.
+    """
     app = FastAPI(
         title=TITLE,
         version=__version__,
@@ -62,18 +62,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(sync.router, prefix="/api/v1")
     app.include_router(health.router)
 
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        """Swagger UI from /static/vendor/swagger-ui (open, like /openapi.json: the schema is no secret)."""
-        return _swagger_ui(app.openapi_url or "/openapi.json")
-
-    web.install(app)
-
-    @app.exception_handler(scope_rules.ImportTooLarge)
-    def _import_too_large(request: Request, exc: scope_rules.ImportTooLarge) -> Any:
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": str(exc)}, status_code=413)
-        return error_page(request, UiError(413, "err.import_too_large", message=str(exc)))
+    @app.exception_handler(shift_rules.ImportTooLarge)
+    def _import_too_large(request: Request, exc: shift_rules.ImportTooLarge) -> Any:
+        return JSONResponse({"detail": str(exc)}, status_code=413)
 
     return app
 
@@ -189,24 +180,3 @@ async def _refuse_unknown(send: Any) -> None:
     )  # fmt: skip
 
 
-def _swagger_ui(openapi_url: str) -> HTMLResponse:
-    response = get_swagger_ui_html(
-        openapi_url=openapi_url,
-        title=f"{TITLE} — API",
-        swagger_js_url=static_url("vendor/swagger-ui/swagger-ui-bundle.js"),
-        swagger_css_url=static_url("vendor/swagger-ui/swagger-ui.css"),
-        swagger_favicon_url=static_url("vendor/swagger-ui/favicon-32x32.png"),
-        swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
-    )
-    # The page's one inline script (FastAPI's SwaggerUIBundle call) is allowed by its hash; nothing
-    # may come from another host.
-    scripts = _INLINE_SCRIPT.findall(bytes(response.body).decode())
-    digests = (base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() for script in scripts)
-    hashes = " ".join(f"'sha256-{digest}'" for digest in digests)
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-        "frame-ancestors 'none'"
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response

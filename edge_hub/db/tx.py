@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,3 +25,8 @@ def immediate(conn: sqlite3.Connection) -> Iterator[None]:
         conn.rollback()
         raise
     conn.commit()
+
+
+def now_ms() -> int:
+    """The time every write stamps its rows with: milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000

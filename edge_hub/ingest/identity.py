@@ -29,7 +29,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from sqlite_utils import Database
 
 #: what ``identity_log.change`` may say
 CHANGES = ("reset", "backwards", "conflict")
@@ -40,27 +39,6 @@ _LOG = (
     "INSERT INTO identity_log (device, at, change, inc, boot, seq, prev_inc, prev_boot, via, detail) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-def migrate(db: Database) -> None:
-    """Create this module's tables and the ``devices.inc`` column (called by Store._migrate)."""
-    if "inc" not in db["devices"].columns_dict:
-        db["devices"].add_column("inc", int)
-    db["device_incs"].create(
-        {"device": str, "inc": int, "first_seen": int, "boot": int, "boot_at": int},
-        pk=("device", "inc"),
-        not_null=["first_seen"],
-        if_not_exists=True,
-    )
-    db["identity_log"].create(
-        {
-            "id": int, "device": str, "at": int, "change": str, "inc": int, "boot": int, "seq": int,
-            "prev_inc": int, "prev_boot": int, "via": str, "detail": str,
-        },
-        pk="id",
-        not_null=["device", "at", "change", "inc"],
-        if_not_exists=True,
-    )  # fmt: skip
 
 
 def track(conn: sqlite3.Connection, sightings: Iterable[tuple[str, int, int | None, str, int]]) -> int:

@@ -21,27 +21,17 @@ from dataclasses import dataclass
 import orjson
 
 import mqtt_schemas
-from edge_hub.db.store import Store, quarantine_row, status_row
+from edge_hub.db.store import Store
 from edge_hub.errors import ContractError
-from edge_hub.ingest.contract import REASONS, Contract, Message
-from edge_hub.metrics.aggregates import VISIT_QUESTION
+from edge_hub.ingest import commit as ingest_commit
+from edge_hub.ingest.contract import Contract
+from edge_hub.ingest.rows import event_row, quarantine_row, status_row
 from edge_hub.transport.mqtt import BrokerAddress, Incoming, MqttConnection
 
 _LOGGER = logging.getLogger(__name__)
 
 ACK_MAX_SEQS = 1000  # maxItems of seqs in ack.schema.json
 COMMIT_RETRY_S = 1.0
-
-#: Every reason code the quarantine table can hold.
-QUARANTINE_REASONS = {
-    **REASONS,
-    "unexpected_kind": "the hub accepts only event and status messages from devices",
-    "internal": "the contract check failed unexpectedly (a bug; the message is kept)",
-    "identity_conflict": (
-        "an event whose (device, inc, boot, seq) is stored already with other content: an identity "
-        "reused (a cloned flash image, a restored identity file); kept here, acked, and alerted"
-    ),
-}
 
 #: an end-to-end ack is owed per (device, inc, boot): the seqs stored of that incarnation's boot
 AckKey = tuple[str, int, int]
@@ -65,35 +55,6 @@ class IngestStats:
 
 def _quarantined(incoming: Incoming, reason: str, detail: str) -> tuple:
     return quarantine_row(incoming.received_at, incoming.topic, reason, detail, incoming.payload)
-
-
-def event_row(msg: Message, raw: bytes, received_at: int) -> tuple:
-    """The events row of one event (:data:`edge_hub.db.store.EVENT_COLUMNS`), with its best-known
-    true time; an event without ``inc`` (older firmware) is inc 0.
-
-    The device clock wins when it was synced (``ts``). Otherwise ``sent_up - up`` says how long
-    the event waited in the device's outbox before this copy was sent, which the hub subtracts
-    from its own receive time; with neither, the receive time is all there is.
-    """
-    body = msg.body
-    ts, up, sent_up = body.get("ts"), body["up"], body.get("sent_up")
-    if ts is not None:
-        when, source = ts, "device"
-    elif sent_up is not None:
-        when, source = received_at - max(0, sent_up - up), "uptime"
-    else:
-        when, source = received_at, "hub"
-    kind = body["type"]
-    if kind == "visit":
-        question = VISIT_QUESTION
-    elif kind == "reading":
-        question = body["metric"]
-    else:
-        question = body.get("question", "csat")
-    return (
-        msg.device, body["boot"], body["seq"], kind, question, body.get("value"),
-        int(body.get("repeat", False)), when, source, ts, up, received_at, raw.decode(), body.get("inc", 0),
-    )  # fmt: skip
 
 
 class Ingestor:
@@ -223,7 +184,7 @@ class Ingestor:
             except sqlite3.OperationalError:
                 raise
             except Exception as exc:
-                self.store.commit_batch((), [_quarantined(incoming, "internal", repr(exc))])
+                ingest_commit.commit(self.store.conn, (), [_quarantined(incoming, "internal", repr(exc))])
                 self.stats.quarantined += 1
         return acks
 
@@ -281,8 +242,8 @@ class Ingestor:
                 quarantine.append(
                     _quarantined(incoming, "unexpected_kind", f"the hub does not accept {msg.kind} messages")
                 )
-        committed = self.store.commit(
-            events, quarantine, statuses, ((d, t, t) for d, t in seen.items()), replayed,
+        committed = ingest_commit.commit(
+            self.store.conn, events, quarantine, statuses, ((d, t, t) for d, t in seen.items()), replayed,
             topics=topics, sightings=sightings,
         )  # fmt: skip
         stats = self.stats

@@ -1,6 +1,6 @@
 """Attribution, trust flags and hourly mergeable aggregates, maintained at ingest.
 
-In the ingest transaction that stores new events (:meth:`Store.commit_batch`), :func:`apply`:
+In the ingest transaction that stores new events (:func:`edge_hub.ingest.commit.commit`), :func:`apply`:
 
 1. attributes each new press to the device's window and to the operator on shift at the press
    time (``events.window``, ``events.operator``);
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 import orjson
 
 from edge_hub.metrics.formulas import SCALES
-from edge_hub.office import scopes
 from edge_hub.office import settings as office_settings
+from edge_hub.office import shifts as shift_rules
 from edge_hub.office.settings import OfficeSettings
 
 HOUR_MS = 3_600_000
@@ -131,7 +131,7 @@ def _annotate(
         updates = []
         for e in group:
             window = windows.get(e.device)
-            operator = scopes.operator_at(conn, window, e.ts) if window and e.type != "reading" else None
+            operator = shift_rules.operator_at(conn, window, e.ts) if window and e.type != "reading" else None
             flag = None
             if e.type == "press":
                 unstaffed = window in staffed and operator is None

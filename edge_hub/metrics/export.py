@@ -69,43 +69,43 @@ _SCALE_METRIC = {"csat5": ("CSAT", "%"), "nps11": ("NPS", ""), "ces7": ("CES", "
 _QUESTION_NAMES = {"csat": "CSAT", "nps": "NPS", "enps": "eNPS", "ces": "CES", "fcr": "FCR"}
 #: metrics per served client (served clients are counted per local day)
 _PER_SERVED = ("response_rate", "support_index", "criticality_index")
-#: lang -> key -> text
-_TEXT: dict[str, dict[str, str]] = {
-    "ru": {
-        "period": "Период", "scope": "Срез", "flagged": "Подозрительные нажатия",
-        "response_rate": "Коэффициент отклика", "support_index": "Индекс поддержки",
-        "criticality_index": "Индекс критичности", "emotional_nps": "Индекс эмоциональной лояльности",
-        "office": "весь офис", "window": "окно", "operator": "оператор", "device": "устройство",
-        "department": "отдел", "sheet": "Метрики", "params": "Параметры", "from": "Начало периода",
-        "to": "Конец периода (не включая)", "step": "Шаг", "timezone": "Часовой пояс",
-        "min_n": "Минимум ответов (min_n)", "generated": "Сформировано",
-        "flagged_text": "не входят в метрики, показано их число", "note": "Примечание",
-        "day": "по дням", "hour": "по часам", "total": "весь период",
-        "note_text": (
-            "Пустое значение — недостаточно данных (n меньше min_n или нет числа обслуженных). "
-            "CSAT, CES, FCR — доля положительных ответов, %; NPS и индекс эмоциональной лояльности — "
-            "в пунктах от −100 до +100; коэффициент отклика и индексы — на 100 обслуженных клиентов, "
-            "их n — число обслуженных за сутки (в строках по часам не считаются)."
-        ),
-    },
-    "en": {
-        "period": "Period", "scope": "Scope", "flagged": "Flagged presses",
-        "response_rate": "Response rate", "support_index": "Support index",
-        "criticality_index": "Criticality index", "emotional_nps": "Emotional NPS",
-        "office": "whole office", "window": "window", "operator": "operator", "device": "device",
-        "department": "department", "sheet": "Metrics", "params": "Parameters", "from": "Period start",
-        "to": "Period end (exclusive)", "step": "Step", "timezone": "Time zone",
-        "min_n": "Minimum answers (min_n)", "generated": "Generated",
-        "flagged_text": "left out of the metrics, counted apart", "note": "Note",
-        "day": "per day", "hour": "per hour", "total": "whole period",
-        "note_text": (
-            "An empty value: not enough data (n below min_n, or served clients unknown). "
-            "CSAT, CES, FCR: share of positive answers, %; NPS and emotional NPS: points from -100 to "
-            "+100; the response rate and the indices: per 100 served clients, their n is the served "
-            "clients of the day (not counted in hourly rows)."
-        ),
-    },
+#: the export's words, key -> (Russian, English): its headers, scope kinds, parameters and note. The
+#: one copy: the office page's catalogue (hub_ui/i18n.py) reads the ones it shows too
+LABELS: dict[str, tuple[str, str]] = {
+    "period": ("Период", "Period"),
+    "scope": ("Срез", "Scope"),
+    "flagged": ("Подозрительные нажатия", "Flagged presses"),
+    "response_rate": ("Коэффициент отклика", "Response rate"),
+    "support_index": ("Индекс поддержки", "Support index"),
+    "criticality_index": ("Индекс критичности", "Criticality index"),
+    "emotional_nps": ("Индекс эмоциональной лояльности", "Emotional NPS"),
+    "office": ("весь офис", "whole office"),
+    "window": ("окно", "window"), "operator": ("оператор", "operator"),
+    "device": ("устройство", "device"), "department": ("отдел", "department"),
+    "sheet": ("Метрики", "Metrics"), "params": ("Параметры", "Parameters"),
+    "from": ("Начало периода", "Period start"),
+    "to": ("Конец периода (не включая)", "Period end (exclusive)"),
+    "step": ("Шаг", "Step"), "timezone": ("Часовой пояс", "Time zone"),
+    "min_n": ("Минимум ответов (min_n)", "Minimum answers (min_n)"),
+    "generated": ("Сформировано", "Generated"), "note": ("Примечание", "Note"),
+    "flagged_text": ("не входят в метрики, показано их число", "left out of the metrics, counted apart"),
+    "day": ("по дням", "per day"), "hour": ("по часам", "per hour"), "total": ("весь период", "whole period"),
+    "note_text": (
+        "Пустое значение — недостаточно данных (n меньше min_n или нет числа обслуженных). "
+        "CSAT, CES, FCR — доля положительных ответов, %; NPS и индекс эмоциональной лояльности — "
+        "в пунктах от −100 до +100; коэффициент отклика и индексы — на 100 обслуженных клиентов, "
+        "их n — число обслуженных за сутки (в строках по часам не считаются).",
+        "An empty value: not enough data (n below min_n, or served clients unknown). "
+        "CSAT, CES, FCR: share of positive answers, %; NPS and emotional NPS: points from -100 to "
+        "+100; the response rate and the indices: per 100 served clients, their n is the served "
+        "clients of the day (not counted in hourly rows).",
+    ),
 }  # fmt: skip
+
+
+def label(key: str, lang: str) -> str:
+    """The export's word ``key`` in ``lang`` (ru or en)."""
+    return LABELS[key][LANGS.index(lang)]
 
 
 class ExportError(OtklikError, ValueError):
@@ -147,7 +147,7 @@ class Table:
     rows: tuple[Row, ...]
 
     def text(self, key: str) -> str:
-        return _TEXT[self.lang][key]
+        return label(key, self.lang)
 
     @property
     def headers(self) -> list[str]:
@@ -228,10 +228,9 @@ def _columns(settings: OfficeSettings, lang: str) -> tuple[Column, ...]:
         metric, unit = _SCALE_METRIC[scale]
         name = _QUESTION_NAMES.get(question) or f"{question} ({metric})"
         columns += _pair(question, name, unit)
-    text = _TEXT[lang]
     for metric in _PER_SERVED:
-        columns += _pair(metric, text[metric], "%")
-    columns += _pair("emotional_nps", text["emotional_nps"], "")
+        columns += _pair(metric, label(metric, lang), "%")
+    columns += _pair("emotional_nps", label("emotional_nps", lang), "")
     return tuple(columns)
 
 

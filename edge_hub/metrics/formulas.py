@@ -8,6 +8,9 @@ never rounded here; presentation rounds). Every :class:`Result` carries its samp
 and a value from fewer than ``min_n`` answers is withheld ("not enough data").
 
 The formulas, their inputs and worked examples are in ``README.md`` beside this file.
+
+Long: every formula of ../shared/docs/domain.md with its rule in its docstring; pure
+functions with no state, read one at a time, tested one at a time (test_metrics_formulas.py).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ the thresholds of the trust rules and the alerts. Defaults live here; a saved co
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
@@ -18,6 +19,12 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from edge_hub.metrics.formulas import SCALES
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+#: one HH:MM of a span written as text (``9:00`` is read as ``09:00``), and what separates spans and
+#: their two ends in that text (see :func:`parse_hours`)
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_SPANS_SPLIT = re.compile(r"\s*[,;]\s*")
+_SPAN_SPLIT = re.compile(r"\s*[-–—]\s*")
 
 #: question id -> scale, for the questions the devices ask out of the box
 DEFAULT_QUESTIONS = {"csat": "csat5", "nps": "nps11", "enps": "nps11", "ces": "ces7", "fcr": "yesno"}
@@ -81,8 +88,7 @@ class OfficeSettings(BaseModel):
             if day not in WEEKDAYS:
                 raise ValueError(f"unknown weekday {day!r} (mon..sun)")
             for start, end in spans:
-                if _hhmm(start) >= _hhmm(end):
-                    raise ValueError(f"{day}: {start}-{end} does not open before it closes")
+                check_span(day, start, end)
         return {d: value.get(d, []) for d in WEEKDAYS}
 
     @field_validator("questions")
@@ -133,6 +139,37 @@ def _hhmm(text: str) -> time:
         return time(int(hours), int(minutes))
     except ValueError:
         raise ValueError(f"expected HH:MM, got {text!r}") from None
+
+
+def check_span(day: str, start: str, end: str) -> tuple[str, str]:
+    """One span of a weekday's opening hours: both ends HH:MM, opening before closing; ValueError
+    otherwise. The model's validation and :func:`parse_hours` (the office page's form) both check
+    a span with it."""
+    if _hhmm(start) >= _hhmm(end):
+        raise ValueError(f"{day}: {start}-{end} does not open before it closes")
+    return start, end
+
+
+def parse_hours(day: str, text: str) -> list[tuple[str, str]]:
+    """A weekday's opening hours written as text, ``09:00-13:00, 14:00-18:00`` (spans separated by
+    ``,`` or ``;``, their ends by ``-``, ``–`` or ``—``; ``9:00`` read as ``09:00``), as the spans
+    :class:`OfficeSettings` holds; empty text: closed. ValueError when a span is malformed or does
+    not open before it closes."""
+    spans = []
+    for part in _SPANS_SPLIT.split(text.strip()):
+        if not part:
+            continue
+        ends = _SPAN_SPLIT.split(part)
+        if len(ends) != 2 or not all(_HHMM.match(end) for end in ends):
+            raise ValueError(f"{day}: expected HH:MM-HH:MM, got {part!r}")
+        start, end = (f"{int(hours):02d}:{minutes}" for hours, minutes in (e.split(":") for e in ends))
+        spans.append(check_span(day, start, end))
+    return spans
+
+
+def hours_text(spans: list[tuple[str, str]]) -> str:
+    """A weekday's spans as the text :func:`parse_hours` reads."""
+    return ", ".join(f"{start}-{end}" for start, end in spans)
 
 
 def load(conn: sqlite3.Connection) -> OfficeSettings:

@@ -30,7 +30,7 @@ seconds). What it makes, all through the hub's own modules:
   ones older than a week are then resolved by the office manager, the recent ones stay open);
   and fake-press bursts (a child hammering a console: ``repeat``/``burst``; staff rating
   themselves: ``self_rating``) that the trust rules flag.
-- **Served clients** per day and window and for the office (:func:`edge_hub.office.scopes.put_served`,
+- **Served clients** per day and window and for the office (:func:`edge_hub.office.served_counts.put_served`,
   source ``queue``), for the days before the first start.
 
 Once per data folder: the plan (the first start's time, the consoles and their incarnation
@@ -38,6 +38,9 @@ ids) goes to the ``meta`` row :data:`META_KEY` before the first event, and ``don
 after the last step. The history is a pure function of the plan, so a seed interrupted by a
 Ctrl-C is finished by the next start without a single duplicate (the store ignores the events
 it has), and a start after ``done`` adds no history at all.
+
+Long: the seed of a believable office (scopes, shifts, a month of presses shaped by hour and
+weekday, critics, fake-press bursts) is one story told in order; it is a tool, not the hub.
 """
 
 from __future__ import annotations
@@ -52,12 +55,15 @@ from pathlib import Path
 
 import orjson
 
-from edge_hub.alerts import engine as alerts
+from edge_hub.alerts import lifecycle as alerts
+from edge_hub.alerts import rules as alert_rules
 from edge_hub.db.store import Store
 from edge_hub.ingest.contract import Contract
 from edge_hub.ingest.ingestor import Ingestor
 from edge_hub.office import scopes
-from edge_hub.office import settings as office
+from edge_hub.office import served as served_counts
+from edge_hub.office import settings as office_settings
+from edge_hub.office import shifts as shift_rules
 from edge_hub.transport.mqtt import BrokerAddress, Incoming
 
 _LOGGER = logging.getLogger(__name__)
@@ -206,7 +212,7 @@ def roster(day: date, n_windows: int) -> list[tuple[str, str, str, str]]:
 # --- scopes ------------------------------------------------------------------------------------
 
 
-def _setup_scopes(conn, plan: dict, settings: office.OfficeSettings) -> None:
+def _setup_scopes(conn, plan: dict, settings: office_settings.OfficeSettings) -> None:
     consoles = plan["consoles"]
     for dep, name in DEPARTMENTS:
         scopes.put_department(conn, dep, name)
@@ -217,7 +223,7 @@ def _setup_scopes(conn, plan: dict, settings: office.OfficeSettings) -> None:
         scopes.put_operator(conn, operator, name)
 
 
-def _top_up_shifts(conn, plan: dict, settings: office.OfficeSettings, now_ms: int) -> int:
+def _top_up_shifts(conn, plan: dict, settings: office_settings.OfficeSettings, now_ms: int) -> int:
     """The roster's shifts from the first history day to COMING_DAYS after today, where the
     window has none yet (an admin's own changes are kept). Returns the shifts added."""
     zone = settings.zone
@@ -226,7 +232,9 @@ def _top_up_shifts(conn, plan: dict, settings: office.OfficeSettings, now_ms: in
     n = len(plan["consoles"])
     existing = {
         (s["window"], s["start_ms"])
-        for s in scopes.shifts(conn, from_ms=settings.at(first, "00:00"), to_ms=settings.at(last, "23:59"))
+        for s in shift_rules.shifts(
+            conn, from_ms=settings.at(first, "00:00"), to_ms=settings.at(last, "23:59")
+        )
     }
     added = 0
     day = first
@@ -236,13 +244,14 @@ def _top_up_shifts(conn, plan: dict, settings: office.OfficeSettings, now_ms: in
             if (window, lo) in existing:
                 continue
             try:
-                scopes.add_shift(conn, operator, window, lo, hi)
+                shift_rules.add_shift(conn, operator, window, lo, hi)
                 added += 1
             except scopes.ScopeConflict:
                 pass  # that window or operator is busy then (stored already, or changed by the admin)
             except scopes.ScopeError as exc:  # an operator or window deleted by the admin
                 _LOGGER.info(
-                    "demo shift %s %s %s not added: %s", operator, window, scopes.local_text(lo, zone), exc
+                    "demo shift %s %s %s not added: %s",
+                    operator, window, shift_rules.local_text(lo, zone), exc,
                 )
         day += timedelta(days=1)
     return added
@@ -302,7 +311,7 @@ class _Press:
     window: str | None = None
 
 
-def history(plan: dict, settings: office.OfficeSettings) -> list[_Press]:
+def history(plan: dict, settings: office_settings.OfficeSettings) -> list[_Press]:
     """Every press of the history, in time order: a pure function of the plan."""
     anchor = plan["anchor"]
     consoles = plan["consoles"]
@@ -366,13 +375,13 @@ def history(plan: dict, settings: office.OfficeSettings) -> list[_Press]:
     return presses
 
 
-def _kiosk(plan: dict, settings: office.OfficeSettings, days: list[date]) -> list[_Press]:
+def _kiosk(plan: dict, settings: office_settings.OfficeSettings, days: list[date]) -> list[_Press]:
     """The exit kiosk: csat, nps and fcr of a visitor, seconds apart; the scripted critics."""
     anchor = plan["anchor"]
     today = settings.local(anchor).date()
     out: list[_Press] = []
     for day in days:
-        spans = settings.opening_hours[office.WEEKDAYS[day.weekday()]]
+        spans = settings.opening_hours[office_settings.WEEKDAYS[day.weekday()]]
         rng = random.Random(f"{plan['seed']}:kiosk:{day}")
         for start, end in spans:
             lo, hi = settings.at(day, start), min(settings.at(day, end), anchor)
@@ -387,7 +396,7 @@ def _kiosk(plan: dict, settings: office.OfficeSettings, days: list[date]) -> lis
                 out += _visitor(rng, ts, _answer(rng, 0.8))
     for days_ago, wall, comment, callback in CRITICS:
         day = today - timedelta(days=days_ago)
-        while not settings.opening_hours[office.WEEKDAYS[day.weekday()]]:
+        while not settings.opening_hours[office_settings.WEEKDAYS[day.weekday()]]:
             day -= timedelta(days=1)
         if day.weekday() == 5 and wall >= "15:00":
             wall = "13:30"
@@ -443,7 +452,7 @@ def _messages(plan: dict, site: str, presses: list[_Press]) -> list[Incoming]:
     return out
 
 
-def _served(conn, plan: dict, settings: office.OfficeSettings, presses: list[_Press]) -> None:
+def _served(conn, plan: dict, settings: office_settings.OfficeSettings, presses: list[_Press]) -> None:
     """Clients served per day (before the first start) per window and for the office, from the
     electronic queue: the visitors who rated, over a response rate of 25-40 %."""
     today = settings.local(plan["anchor"]).date()
@@ -458,16 +467,16 @@ def _served(conn, plan: dict, settings: office.OfficeSettings, presses: list[_Pr
     for (day, window), rated in sorted(per.items()):
         rng = random.Random(f"{plan['seed']}:served:{day}:{window}")
         count = round(rated / rng.uniform(0.25, 0.4))
-        scopes.put_served(conn, day, window, count, "queue")
+        served_counts.put_served(conn, day, window, count, "queue")
         office_total[day] = office_total.get(day, 0) + count
     for day, count in office_total.items():
-        scopes.put_served(conn, day, "", count, "queue")
+        served_counts.put_served(conn, day, "", count, "queue")
 
 
 def _alerts(conn, now_ms: int) -> int:
     """Open the critics' alerts now (the alert engine would within its 30 s), and resolve the
     ones whose press is older than a week: the office called them back."""
-    alerts.evaluate(conn, now_ms)
+    alert_rules.evaluate(conn, now_ms)
     week_ago = now_ms - 7 * 24 * HOUR_MS
     for alert in alerts.list_alerts(conn, state="open", kind="critic", limit=1000):
         detail = alert.get("detail")
@@ -505,11 +514,11 @@ def prepare(
             consoles = [f"btn-{i:02d}" for i in range(1, n + 1)]
             incs = {c: console_inc(console_flash(consoles_dir, c), c) for c in consoles}
             incs[KIOSK] = random.Random().randrange(1, 2**32)
-            settings = office.load(conn)
+            settings = office_settings.load(conn)
             settings.opening_hours = {d: list(v) for d, v in OPENING_HOURS.items()}
             settings.trust.flag_after_hours = False
             settings.trust.flag_no_operator = False
-            office.save(conn, office.OfficeSettings.model_validate(settings.model_dump()))
+            office_settings.save(conn, office_settings.OfficeSettings.model_validate(settings.model_dump()))
             plan = {
                 "v": 1, "anchor": now, "timezone": settings.timezone, "consoles": consoles, "incs": incs,
                 "seed": 1, "done": False,
@@ -517,7 +526,7 @@ def prepare(
             _save_meta(conn, plan)  # before the first event: a restart resumes the same plan
         # the office as the plan made it (not as an admin may have changed it since): the
         # history and the roster stay a pure function of the plan
-        settings = office.OfficeSettings(timezone=plan["timezone"], opening_hours=OPENING_HOURS)
+        settings = office_settings.OfficeSettings(timezone=plan["timezone"], opening_hours=OPENING_HOURS)
         if not plan.get("done"):
             _setup_scopes(conn, plan, settings)
         shifts = _top_up_shifts(conn, plan, settings, now)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 _LOGGER = logging.getLogger(__name__)
 
-FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
+FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 
 
 def _digest(sources: list[Path]) -> str:

@@ -15,6 +15,9 @@ The simulator tells the truth about delivery: presses **made** (scripted into th
 a subscriber of its own with the hub's login; with only device logins, the presses that left the
 consoles' outboxes, which only such an ack takes out) and **left** in the consoles' flash
 outboxes after they stopped (read with the firmware's own ``Outbox`` class).
+
+Long: a whole simulated office (consoles as processes, the scripted day, the camera, the
+delivery count) for the demo and the tests; a tool, not part of the hub.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from edge_hub.transport.broker import die_with_parent, stop_process
 
 _LOGGER = logging.getLogger(__name__)
 
-FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
+FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 OUTBOX_FILE = "outbox.log"  # the console's flash outbox (firmware/lib/otk/device.py)
 OUTBOX_READ_MAX = 10_000  # read an outbox as it is on flash: far above any outbox_max (300 by default)
 HEAPSIZE = "160k"  # about what an ESP32-C3 leaves to MicroPython

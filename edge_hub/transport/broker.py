@@ -16,6 +16,10 @@ session, wipe its stored session and the messages queued in it). The hub keeps i
 client id on a separate listener on 127.0.0.1 (``hub_port``) where that option is not set.
 The amqtt fallback takes any client id from anyone (no logins, nothing forced), so any local
 client can take over the hub's session there: one more reason it listens on 127.0.0.1 only.
+
+Long: Mosquitto's configuration, its passwords and TLS, and the supervised child are one
+thing to get right together (the lossless settings in design.md); the amqtt fallback is its
+last section.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hub_ui import auth
+from edge_hub.api import auth
 from hub_ui.core import SESSION_COOKIE, Ui, UiDep, page, redirect, require, safe_next, set_session_cookie
 
 router = APIRouter()

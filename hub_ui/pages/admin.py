@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from edge_hub.office import settings as office
-from hub_ui import auth
+from edge_hub.api import auth
+from edge_hub.office import settings as office_settings
 from hub_ui.core import Ui, fragment, local_time, nav, page, redirect, require
 
 router = APIRouter()
@@ -24,7 +24,7 @@ AUDIT_PAGE = 100
 
 
 def _user_rows(ui: Ui) -> list[dict]:
-    zone = office.load(ui.conn).zone
+    zone = office_settings.load(ui.conn).zone
     return [
         {
             **u,
@@ -113,7 +113,7 @@ def rotate_board_token(ui: AdminUi) -> RedirectResponse:
 def audit_log(
     ui: Annotated[Ui, Depends(require(AUDIT.roles))], before: Annotated[int | None, Query(ge=1)] = None
 ) -> HTMLResponse:
-    zone = office.load(ui.conn).zone
+    zone = office_settings.load(ui.conn).zone
     rows = auth.audit_log(ui.conn, before, AUDIT_PAGE + 1)
     entries = [{**e, "when": local_time(e["at"], zone, "%d.%m.%Y %H:%M:%S")} for e in rows[:AUDIT_PAGE]]
     older = entries[-1]["id"] if len(rows) > AUDIT_PAGE else None

@@ -1,6 +1,6 @@
 """Alerts (/alerts): open, acknowledged and resolved tabs; acknowledge and resolve in place.
 
-Every change goes through ``edge_hub.alerts.engine.acknowledge`` / ``resolve`` with the signed-in user
+Every change goes through ``edge_hub.alerts.lifecycle.acknowledge`` / ``resolve`` with the signed-in user
 as who (the API's ``AlertAction`` limits apply), and is written to the audit log
 (``alert.ack``, ``alert.resolve``). A critic alert (an unhappy visitor's comment or callback
 request) shows the visitor's words — escaped, as all visitor text — and needs a resolution
@@ -20,10 +20,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query
 from fastapi.responses import HTMLResponse, Response
 
-from edge_hub.alerts import engine as alerts
-from edge_hub.alerts.engine import AlertConflict, AlertError, AlertNotFound
-from edge_hub.office import settings as office
-from hub_ui import auth, i18n
+from edge_hub.alerts import lifecycle as alerts
+from edge_hub.alerts.lifecycle import AlertConflict, AlertError, AlertNotFound
+from edge_hub.api import auth
+from edge_hub.office import settings as office_settings
+from hub_ui import i18n
 from hub_ui.core import Ui, UiError, fragment, local_time, nav, page, redirect, require
 
 router = APIRouter()
@@ -133,7 +134,7 @@ def _view(a: dict[str, Any], ui: Ui, zone: Any, windows: dict[str, str]) -> dict
 
 
 def _views(ui: Ui, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    zone = office.load(ui.conn).zone
+    zone = office_settings.load(ui.conn).zone
     windows = dict(ui.conn.execute("SELECT id, name FROM windows"))
     return [_view(a, ui, zone, windows) for a in rows]
 

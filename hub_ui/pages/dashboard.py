@@ -20,11 +20,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from edge_hub.api import auth
 from edge_hub.api.deps import RuntimeDep
 from edge_hub.db.store import Store
 from edge_hub.metrics import summary
-from edge_hub.office import settings as office
-from hub_ui import auth, core, i18n, numbers
+from edge_hub.office import settings as office_settings
+from hub_ui import core, i18n, numbers
 from hub_ui.core import SESSION_COOKIE, Ui, UiDep, UiError, base_context, nav, page, render, require
 
 router = APIRouter()
@@ -46,7 +47,7 @@ BOARD_TILES = (
 
 @router.get("/", include_in_schema=False)
 def dashboard(ui: Annotated[Ui, Depends(require(DASHBOARD.roles))]) -> HTMLResponse:
-    settings = office.load(ui.conn)
+    settings = office_settings.load(ui.conn)
     now = auth.now_ms()
     last_id = numbers.last_event_id(ui.conn)
     heat_lo, heat_hi = numbers.heatmap_period(settings, now)
@@ -64,7 +65,7 @@ def dashboard(ui: Annotated[Ui, Depends(require(DASHBOARD.roles))]) -> HTMLRespo
 
 def board_numbers(conn: Any, now: int) -> dict[str, Any]:
     """The board's context: today's tiles and the league (operators, or windows)."""
-    settings = office.load(conn)
+    settings = office_settings.load(conn)
     lo, hi = numbers.periods(settings, now)["today"]
     s = summary.summary(conn, lo, hi, settings=settings)
     tiles = [
@@ -144,14 +145,15 @@ async def _events(
         top = numbers.last_event_id(conn)
         if top <= last or view != "dashboard":
             return top, None
-        rows = numbers.latest_presses(conn, office.load(conn), auth.now_ms(), after_id=last)
+        rows = numbers.latest_presses(conn, office_settings.load(conn), auth.now_ms(), after_id=last)
         return top, render("_press_rows.html", **common, presses=rows) if rows else None
 
     def numbers_html() -> str:
         now = auth.now_ms()
         if view == "board":
             return render("_board_numbers.html", **common, **board_numbers(conn, now))
-        return render("_scoreboard.html", **common, board=numbers.scoreboard(conn, office.load(conn), now))
+        board = numbers.scoreboard(conn, office_settings.load(conn), now)
+        return render("_scoreboard.html", **common, board=board)
 
     try:
         last = after if after is not None else await anyio.to_thread.run_sync(numbers.last_event_id, conn)

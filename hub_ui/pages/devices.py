@@ -24,13 +24,14 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse, Response
 from sqlite_utils import Database
 
+from edge_hub.api import auth
 from edge_hub.api.deps import RuntimeDep
 from edge_hub.db.store import Store
-from edge_hub.ingest.ingestor import QUARANTINE_REASONS
-from edge_hub.office import settings as office
+from edge_hub.ingest.rows import QUARANTINE_REASONS
+from edge_hub.office import settings as office_settings
 from edge_hub.office.scopes import ID_PATTERN
 from edge_hub.runtime import InvalidCommand, NotConnected, UnknownDevice
-from hub_ui import auth, i18n
+from hub_ui import i18n
 from hub_ui.core import Ui, UiError, fragment, local_time, nav, page, redirect, require
 
 router = APIRouter()
@@ -177,7 +178,7 @@ def quarantine_counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 def device_rows(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The registry's devices as the page shows them, and quarantine counts of unknown devices."""
-    zone = office.load(conn).zone
+    zone = office_settings.load(conn).zone
     windows = dict(conn.execute("SELECT id, name FROM windows"))
     quarantined = quarantine_counts(conn)
     rows = []
@@ -230,7 +231,7 @@ def identify(ui: AnyUi, runtime: RuntimeDep, device: DeviceId) -> Response:
 @router.get("/devices/{device}/quarantine", include_in_schema=False)
 def quarantined(ui: AnyUi, device: DeviceId) -> HTMLResponse:
     """The latest quarantined messages whose topic names the device (any site, any kind)."""
-    zone = office.load(ui.conn).zone
+    zone = office_settings.load(ui.conn).zone
     rows = []
     for id_, at, topic, reason, detail, payload, size in ui.conn.execute(
         "SELECT id, received_at, topic, reason, detail, payload, size FROM quarantine "

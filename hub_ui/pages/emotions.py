@@ -15,10 +15,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 
+from edge_hub.api import auth
 from edge_hub.metrics import summary
 from edge_hub.metrics.formulas import EMOTIONS_NEGATIVE, EMOTIONS_NEUTRAL, EMOTIONS_POSITIVE
-from edge_hub.office import settings as office
-from hub_ui import auth, i18n
+from edge_hub.office import settings as office_settings
+from hub_ui import i18n
 from hub_ui.core import Ui, nav, page, require
 from hub_ui.pages.league import period_context, pick_period
 
@@ -81,14 +82,16 @@ i18n.register({
 })  # fmt: skip
 
 
-def _x(settings: office.OfficeSettings, step: str, t: str) -> int:
+def _x(settings: office_settings.OfficeSettings, step: str, t: str) -> int:
     """A point's time as uPlot's x (epoch seconds): local midnight of a day, or the hour's start."""
     if step == "day":
         return settings.at(date.fromisoformat(t), "00:00") // 1000
     return int(datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp())
 
 
-def emotion_view(conn: Any, settings: office.OfficeSettings, lo: int, hi: int, step: str) -> dict[str, Any]:
+def emotion_view(
+    conn: Any, settings: office_settings.OfficeSettings, lo: int, hi: int, step: str
+) -> dict[str, Any]:
     """``summary.emotions`` per slot and ``summary.summary``'s visit totals, shaped for the page."""
     series = summary.emotions(conn, lo, hi, step, settings=settings)
     totals = summary.summary(conn, lo, hi, settings=settings)
@@ -117,7 +120,7 @@ def emotion_view(conn: Any, settings: office.OfficeSettings, lo: int, hi: int, s
 
 @router.get("/emotions", include_in_schema=False)
 def emotions(ui: StaffUi, step: Annotated[str | None, Query(pattern="^(day|hour)$")] = None) -> HTMLResponse:
-    settings = office.load(ui.conn)
+    settings = office_settings.load(ui.conn)
     period = pick_period(ui, settings)
     step = step or ("hour" if period.days <= HOURLY_UP_TO_DAYS else "day")
     data = emotion_view(ui.conn, settings, period.lo, period.hi, step)

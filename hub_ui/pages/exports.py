@@ -15,10 +15,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
 
+from edge_hub.api import auth
 from edge_hub.metrics import export, summary
 from edge_hub.office import scopes
-from edge_hub.office import settings as office
-from hub_ui import auth, i18n
+from edge_hub.office import settings as office_settings
+from hub_ui import i18n
 from hub_ui.core import Ui, finish, nav, page, require
 
 router = APIRouter()
@@ -41,7 +42,7 @@ i18n.register(
         ),
         "export.from": ("С (день)", "From (day)"),
         "export.to": ("По (день, включительно)", "To (day, included)"),
-        "export.scope": ("Срез", "Scope"),
+        "export.scope": export.LABELS["scope"],
         "export.whole_office": ("Весь офис", "Whole office"),
         "export.departments": ("Отделы", "Departments"),
         "export.windows": ("Окна", "Windows"),
@@ -53,7 +54,7 @@ i18n.register(
         "export.step": ("Строка на", "A row per"),
         "export.step.day": ("день", "day"),
         "export.step.hour": ("час", "hour"),
-        "export.step.total": ("весь период", "whole period"),
+        "export.step.total": export.LABELS["total"],
         "export.submit": ("Скачать", "Download"),
         "export.tz": (
             "Дни — по местному времени офиса ({zone}).",
@@ -97,7 +98,7 @@ def _page(
 
 @router.get("/export", include_in_schema=False)
 def export_form(ui: StaffUi) -> HTMLResponse:
-    settings = office.load(ui.conn)
+    settings = office_settings.load(ui.conn)
     return _page(ui, _form(ui, settings.local(auth.now_ms()).date()), settings.timezone)
 
 
@@ -118,7 +119,7 @@ def _scope(value: str) -> summary.Scope | None:
 @router.get("/export/file", include_in_schema=False)
 def export_file(ui: StaffUi) -> Response:
     """The file (as an attachment), or the form again with what is wrong (422)."""
-    settings = office.load(ui.conn)
+    settings = office_settings.load(ui.conn)
     form = _form(ui, settings.local(auth.now_ms()).date())
 
     def refuse(key: str) -> HTMLResponse:

@@ -3,7 +3,7 @@
 The league is ``summary.executors`` (ranked by the Wilson lower bound of the positive share of
 the main question) by operator and by window, for a period: today, this week, this month (the
 office's local calendar) or custom dates. An operator's page is ``summary.summary`` and
-``summary.timeseries`` with ``Scope(operator=…)`` and their shifts (``scopes.shifts``). No
+``summary.timeseries`` with ``Scope(operator=…)`` and their shifts (``shift_rules.shifts``). No
 number is computed here. :func:`pick_period` (the period picker) is shared with /emotions.
 """
 
@@ -18,11 +18,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
+from edge_hub.api import auth
 from edge_hub.metrics import summary
 from edge_hub.office import scopes
-from edge_hub.office import settings as office
+from edge_hub.office import settings as office_settings
+from edge_hub.office import shifts as shift_rules
 from edge_hub.office.settings import OfficeSettings
-from hub_ui import auth, i18n, numbers
+from hub_ui import i18n, numbers
 from hub_ui.core import Ui, UiError, local_time, nav, page, require
 
 router = APIRouter()
@@ -170,7 +172,7 @@ def league_tables(conn: sqlite3.Connection, settings: OfficeSettings, period: Pe
 
 @router.get("/league", include_in_schema=False)
 def league(ui: StaffUi) -> HTMLResponse:
-    settings = office.load(ui.conn)
+    settings = office_settings.load(ui.conn)
     period = pick_period(ui, settings)
     return page(
         ui, "league.html", "league.title", tables=league_tables(ui.conn, settings, period),
@@ -212,7 +214,7 @@ def operator_page(ui: StaffUi, operator_id: str) -> HTMLResponse:
         who = scopes.operator(conn, operator_id)
     except scopes.ScopeError:
         raise UiError(404, "operator.unknown") from None
-    settings = office.load(conn)
+    settings = office_settings.load(conn)
     period = pick_period(ui, settings)
     league_rows = summary.executors(conn, period.lo, period.hi, "operator", settings=settings)
     place = next((r for r in league_rows if r["id"] == operator_id), None)
@@ -222,7 +224,8 @@ def operator_page(ui: StaffUi, operator_id: str) -> HTMLResponse:
             **s, "window_name": windows.get(s["window"]) or s["window"],
             "start": local_time(s["start_ms"], settings.zone), "end": local_time(s["end_ms"], settings.zone),
         }
-        for s in scopes.shifts(conn, operator=operator_id, from_ms=period.lo, to_ms=period.hi)[-SHIFTS_SHOWN:]
+        for s in shift_rules.shifts(conn, operator=operator_id, from_ms=period.lo,
+                                    to_ms=period.hi)[-SHIFTS_SHOWN:]
     ]  # fmt: skip
     return page(
         ui, "operator.html", None, operator=who, title=ui.t("operator.title", name=who["name"]),

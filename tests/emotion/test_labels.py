@@ -32,4 +32,4 @@ def test_the_hubs_valence_groups_split_the_same_labels():
 
     groups = (formulas.EMOTIONS_POSITIVE, formulas.EMOTIONS_NEGATIVE, formulas.EMOTIONS_NEUTRAL)
     assert sum(len(g) for g in groups) == len(LABELS)
-    assert formulas.EMOTIONS == set(LABELS)
+    assert set(LABELS) == formulas.EMOTIONS

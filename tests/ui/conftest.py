@@ -22,8 +22,9 @@ import pytest
 
 from edge_hub.db.store import Store
 from edge_hub.office import scopes
-from edge_hub.office import settings as office
-from edge_hub.sync import page as sync
+from edge_hub.office import settings as office_settings
+from edge_hub.office import shifts as shift_rules
+from edge_hub.sync import tokens as sync_tokens
 from tests.helpers import Broker, FedHub, HubProcess
 
 CHROMIUM = "/usr/bin/chromium"
@@ -117,15 +118,15 @@ def seed_office(db: Path, now_ms: int) -> None:
     rnd = random.Random(6)
     fed = FedHub(db)
     conn = fed.conn
-    settings = office.load(conn)
+    settings = office_settings.load(conn)
     settings.trust.flag_after_hours = False  # presses at any hour count, whenever the tests run
-    office.save(conn, settings)
+    office_settings.save(conn, settings)
     scopes.put_department(conn, "d1", "Приём")
     for window, op, name, device, _ in STAFF:
         scopes.put_window(conn, window, "d1", f"Окно {window[1:]}")
         scopes.put_operator(conn, op, name)
         scopes.assign_device(conn, device, window, now_ms - 40 * DAY_MS)
-        scopes.add_shift(conn, op, window, now_ms - 40 * DAY_MS, now_ms + 2 * DAY_MS)
+        shift_rules.add_shift(conn, op, window, now_ms - 40 * DAY_MS, now_ms + 2 * DAY_MS)
     items = []
     for day in range(35):
         for _, _, _, device, weights in STAFF:
@@ -160,7 +161,7 @@ def site(tmp_path_factory):
     seed_office(hub.db, now)
     store = Store.open(hub.db)
     try:
-        token = sync.create_token(store.conn, sync.SCOPE_API_WRITE, "ui-tests")
+        token = sync_tokens.create_token(store.conn, sync_tokens.SCOPE_API_WRITE, "ui-tests")
     finally:
         store.close()
     hub.start()

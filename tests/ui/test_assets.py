@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from edge_hub.api import auth
 from edge_hub.metrics.aggregates import FLAGS
 from edge_hub.office.settings import WEEKDAYS
-from hub_ui import STATIC_DIR, TEMPLATES_DIR, auth, i18n, numbers
+from hub_ui import STATIC_DIR, TEMPLATES_DIR, i18n, numbers
 from hub_ui.core import NAV
 from hub_ui.pages import MODULES
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from hub_ui import auth
+from edge_hub.api import auth
 from tests.ui.conftest import add_cookies, form_token, shot, signed_in
 
 

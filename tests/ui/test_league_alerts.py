@@ -213,7 +213,7 @@ def test_my_pages_fit_a_phone(site, admin, chromium, path):
 
 
 def test_alert_messages_for_every_kind_state_and_action():
-    from edge_hub.alerts import engine as alerts
+    from edge_hub.alerts import lifecycle as alerts
     from hub_ui import i18n
     from hub_ui.pages import alerts as page  # registers its messages
 

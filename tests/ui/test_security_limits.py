@@ -20,11 +20,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from edge_hub.api.main import create_app
+from edge_hub.api import access, auth
+from edge_hub.app import create_app
 from edge_hub.db.store import Store
-from edge_hub.office import scopes
+from edge_hub.office import shifts as shift_rules
 from edge_hub.runtime import Runtime
-from hub_ui import auth, core
+from hub_ui import core
 from tests.edge_hub.api.test_limits import BASE_MS, HOUR_MS, Served, _csv, _staff
 from tests.helpers import SITE, wait_until
 from tests.ui.conftest import form_token
@@ -37,7 +38,7 @@ BUSY_EN = "The hub is busy checking other passwords"
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
     """(connection, admin, TestClient) of a hub with its admin; no trusted proxy unless a test sets one."""
-    monkeypatch.delenv(core.TRUSTED_PROXIES_ENV, raising=False)
+    monkeypatch.delenv(access.TRUSTED_PROXIES_ENV, raising=False)
     db = tmp_path / "hub.db"
     store = Store.open(db)
     admin = auth.create_first_admin(store.conn, "admin", PASSWORD, PASSWORD)
@@ -140,7 +141,7 @@ def test_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_limit(hub):
 
 def test_forwarded_for_from_a_trusted_proxy_names_the_client(hub, monkeypatch):
     conn, _, client = hub
-    monkeypatch.setenv(core.TRUSTED_PROXIES_ENV, "testclient, 10.9.9.9")
+    monkeypatch.setenv(access.TRUSTED_PROXIES_ENV, "testclient, 10.9.9.9")
     for _ in range(auth.LOGIN_MAX_FAILURES):
         assert sign_in(client, "admin", "wrong password", "10.0.0.1").status_code == 401
     assert sign_in(client, "admin", PASSWORD, "10.0.0.1").status_code == 429
@@ -164,7 +165,7 @@ def test_20_names_from_one_address_lock_that_address(hub):
 
 def test_20_addresses_trying_one_name_lock_that_name(hub, monkeypatch):
     conn, _, client = hub
-    monkeypatch.setenv(core.TRUSTED_PROXIES_ENV, "testclient")
+    monkeypatch.setenv(access.TRUSTED_PROXIES_ENV, "testclient")
     assert auth.LOGIN_MAX_FAILURES_PER_USER == 20
     auth.create_user(conn, "clerk", "clerk password", auth.MANAGER, by="admin")
     for i in range(20):  # a botnet: each address fails once, far below the 5 per address
@@ -236,7 +237,7 @@ def test_the_settings_upload_over_the_row_cap_is_a_413_page(hub):
         for k in range(801)
         for w in range(25)
     ]
-    assert len(rows) > scopes.MAX_IMPORT_ROWS
+    assert len(rows) > shift_rules.MAX_IMPORT_ROWS
     token, session = auth.new_session(conn, admin, "127.0.0.1")
     client.cookies.set("otk_session", token)
     for lang, text in (

@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from edge_hub.alerts import engine as alerts
-from edge_hub.alerts.engine import COMMENT_MAX, WHO_MAX, AlertConflict, AlertError, AlertNotFound
+from edge_hub.alerts import lifecycle as alerts
+from edge_hub.alerts import rules as alert_rules
+from edge_hub.alerts.lifecycle import COMMENT_MAX, WHO_MAX, AlertConflict, AlertError, AlertNotFound
 from edge_hub.api.deps import StoreDep, WriterDep
 from edge_hub.api.models import API_REFUSALS, BODY_REFUSALS, NOT_ONLY_SPACES, SQL_INT_MAX, iso, refusals
 from edge_hub.api.routes import Route
@@ -108,7 +109,7 @@ def list_alerts(
 @router.post("/alerts/evaluate", response_model=Evaluated)
 def evaluate(store: WriterDep) -> Evaluated:
     """Run the rules now (the hub also runs them on a timer); returns the ids of new alerts."""
-    return Evaluated(new=alerts.evaluate(store.conn))
+    return Evaluated(new=alert_rules.evaluate(store.conn))
 
 
 @router.get("/alerts/{alert_id:int}", response_model=AlertOut, responses=refusals(404))

@@ -17,7 +17,7 @@ from edge_hub.api.deps import StoreDep, to_ms
 from edge_hub.api.models import API_REFUSALS, IsoDateTime
 from edge_hub.api.routes import Route
 from edge_hub.metrics import export, summary
-from edge_hub.office import settings as office
+from edge_hub.office import settings as office_settings
 from edge_hub.office.scopes import ID_PATTERN
 
 router = APIRouter(tags=["export"], route_class=Route, responses=API_REFUSALS)
@@ -54,7 +54,7 @@ def get_export(
     device: Annotated[ScopeId, Query(description="Only this device")] = None,
 ) -> Response:
     """Every metric with its n per row (an empty value: not enough data) and the flagged presses."""
-    settings = office.load(store.conn)
+    settings = office_settings.load(store.conn)
     lo, hi = _ms(from_, settings.zone), _ms(to, settings.zone)
     scope = summary.Scope(window=window, operator=operator, device=device, department=department)
     try:

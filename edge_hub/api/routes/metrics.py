@@ -4,7 +4,7 @@
 most ``MAX_POINTS`` (10,000, the export's row cap): a longer period is a 422 (centuries by the hour
 would take minutes and gigabytes).
 
-``POST /api/v1/metrics/rebuild`` follows the page's rules (hub_ui/pages/settings.py): a signed-in
+``POST /api/v1/metrics/rebuild`` follows the page's rules (hub_ui/pages/settings/): a signed-in
 user must be an admin (403 otherwise; an ``api:write`` token, made on the hub's command line, may)
 and the period is at most ``REBUILD_MAX_DAYS`` days (422 otherwise): a rebuild holds the write lock.
 """
@@ -15,11 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from edge_hub.api import auth
 from edge_hub.api.deps import StoreDep, WriterDep, to_ms
 from edge_hub.api.models import API_REFUSALS, IsoDateTime
 from edge_hub.api.routes import Route
 from edge_hub.metrics import aggregates, summary
-from hub_ui import auth
 
 router = APIRouter(prefix="/metrics", tags=["metrics"], route_class=Route, responses=API_REFUSALS)
 

@@ -17,7 +17,7 @@ from edge_hub.api.models import (
     refusals,
 )
 from edge_hub.api.routes import Route
-from edge_hub.ingest.ingestor import QUARANTINE_REASONS
+from edge_hub.ingest.rows import QUARANTINE_REASONS
 
 router = APIRouter(tags=["quarantine"], route_class=Route, responses=API_REFUSALS)
 

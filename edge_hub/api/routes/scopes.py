@@ -29,10 +29,13 @@ from edge_hub.api.models import (
     refusals,
 )
 from edge_hub.api.routes import Route
-from edge_hub.office import scopes
-from edge_hub.office import settings as office
-from edge_hub.office.scopes import ID_PATTERN, NAME_MAX, RowError, ScopeConflict, ScopeError, ScopeNotFound
+from edge_hub.office import recredit, scopes
+from edge_hub.office import served as served_counts
+from edge_hub.office import settings as office_settings
+from edge_hub.office import shifts as shift_rules
+from edge_hub.office.scopes import ID_PATTERN, NAME_MAX, ScopeConflict, ScopeError, ScopeNotFound
 from edge_hub.office.settings import OfficeSettings
+from edge_hub.office.shifts import RowError
 
 router = APIRouter(tags=["scopes"], route_class=Route, responses=API_REFUSALS)
 
@@ -229,7 +232,7 @@ def delete_window(writer: WriterDep, window_id: WindowId) -> Response:
 def put_device_window(writer: WriterDep, device: DeviceId, body: DeviceWindowIn) -> DeviceWindowOut:
     """Put a device on a window (a device not seen yet is registered), or take it off (null)."""
     with _refusals():  # its presses move to the new window
-        return DeviceWindowOut(**scopes.assign_device_and_rebuild(writer.conn, device, body.window))
+        return DeviceWindowOut(**recredit.assign_device_and_rebuild(writer.conn, device, body.window))
 
 
 # --- operators ----------------------------------------------------------------------------------
@@ -274,8 +277,8 @@ def list_shifts(
     ] = None,
     to: Annotated[IsoDateTime | None, Query(description=f"Shifts starting before. {LOCAL}")] = None,
 ) -> list[ShiftOut]:
-    zone = office.load(store.conn).zone
-    rows = scopes.shifts(
+    zone = office_settings.load(store.conn).zone
+    rows = shift_rules.shifts(
         store.conn,
         window=window,
         operator=operator,
@@ -290,9 +293,9 @@ def list_shifts(
 )
 def add_shift(writer: WriterDep, body: ShiftIn) -> ShiftOut:
     """Add a shift; 409 when it overlaps a shift of the same window or the same operator."""
-    zone = office.load(writer.conn).zone
+    zone = office_settings.load(writer.conn).zone
     with _refusals():  # presses already stored in that time are credited to the operator now
-        row = scopes.add_shift_and_rebuild(
+        row = recredit.add_shift_and_rebuild(
             writer.conn, body.operator, body.window, _ms(body.start, zone), _ms(body.end, zone)
         )
     return _shift_out(row, zone)
@@ -319,7 +322,7 @@ def import_shifts(
     ],
 ) -> ImportOut:
     """Import shifts from CSV, all or nothing (see edge_hub/SCOPES.md for the format)."""
-    result = scopes.import_shifts_file(writer.conn, body, office.load(writer.conn).zone)
+    result = recredit.import_shifts_file(writer.conn, body, office_settings.load(writer.conn).zone)
     if not result.ok:
         raise _import_refused(result.errors)
     return ImportOut(added=result.added)
@@ -338,7 +341,7 @@ def _import_refused(errors: Iterable[RowError]) -> HTTPException:
 @router.delete("/shifts/{shift_id:int}", status_code=204, responses=refusals(404))
 def delete_shift(writer: WriterDep, shift_id: Annotated[int, Path(ge=1, le=SQL_INT_MAX)]) -> Response:
     with _refusals():
-        scopes.delete_shift_and_rebuild(writer.conn, shift_id)
+        recredit.delete_shift_and_rebuild(writer.conn, shift_id)
     return Response(status_code=204)
 
 
@@ -352,7 +355,7 @@ def list_served(
     to: Annotated[IsoDate | None, Query(description="Last day (inclusive)")] = None,
     window: Annotated[str | None, Query(description="Only this window; empty: the whole office")] = None,
 ) -> list[ServedOut]:
-    rows = scopes.served(
+    rows = served_counts.served(
         store.conn,
         None if from_ is None else from_.isoformat(),
         None if to is None else to.isoformat(),
@@ -365,7 +368,9 @@ def list_served(
 def put_served(writer: WriterDep, body: ServedIn) -> ServedOut:
     """Set (insert or replace) the clients served on a day at a window or the whole office."""
     with _refusals():
-        row = scopes.put_served(writer.conn, body.day.isoformat(), body.window, body.count, body.source)
+        row = served_counts.put_served(
+            writer.conn, body.day.isoformat(), body.window, body.count, body.source
+        )
     return ServedOut(**row)
 
 
@@ -374,7 +379,7 @@ def put_served(writer: WriterDep, body: ServedIn) -> ServedOut:
 
 @router.get("/settings", response_model=OfficeSettings)
 def get_settings(store: StoreDep) -> OfficeSettings:
-    return office.load(store.conn)
+    return office_settings.load(store.conn)
 
 
 @router.put("/settings", response_model=OfficeSettings, responses=BODY_REFUSALS)
@@ -384,5 +389,5 @@ def put_settings(writer: WriterDep, body: OfficeSettings) -> OfficeSettings:
     New trust rules and opening hours apply to presses from now on; POST /metrics/rebuild
     applies them to a past period.
     """
-    office.save(writer.conn, body)
+    office_settings.save(writer.conn, body)
     return body

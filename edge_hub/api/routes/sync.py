@@ -15,10 +15,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from edge_hub.api.access import REALM
 from edge_hub.api.deps import RuntimeDep, StoreDep, WriterDep, parse_cursor
 from edge_hub.api.models import CURSOR_SCHEMA, refusals
 from edge_hub.api.routes import Route
-from edge_hub.sync import page as sync
+from edge_hub.sync import page as sync_page
+from edge_hub.sync import tokens as sync_tokens
+from edge_hub.sync.page import PAGE_DEFAULT, PAGE_MAX
+from edge_hub.sync.tokens import SCOPE_READ
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -29,7 +33,7 @@ _bearer = HTTPBearer(
     scheme_name="sync token",
     description="A token from `edge-hub token create --scope sync:read`",
 )
-_REALM = 'Bearer realm="otklik-hub"'
+
 _MAX_SEQ = 2**63 - 1  # SQLite's largest integer
 
 
@@ -57,36 +61,36 @@ class SyncPage(BaseModel):
 
 
 def _refuse(status: int, detail: str, error: str | None) -> HTTPException:
-    challenge = _REALM + (f', error="{error}"' if error else "")
+    challenge = REALM + (f', error="{error}"' if error else "")
     if status == 403:
-        challenge += f', scope="{sync.SCOPE_READ}"'
+        challenge += f', scope="{sync_tokens.SCOPE_READ}"'
     return HTTPException(status, detail=detail, headers={"WWW-Authenticate": challenge})
 
 
 def require_sync_read(
     writer: WriterDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> sync.TokenInfo:
+) -> sync_tokens.TokenInfo:
     """The caller's live token with the ``sync:read`` scope; records its use."""
     if credentials is None or not credentials.credentials:
         raise _refuse(401, "a bearer token is required / нужен токен доступа (Bearer)", None)
-    info = sync.find_token(writer.conn, credentials.credentials)
+    info = sync_tokens.find_token(writer.conn, credentials.credentials)
     if info is None or info.revoked:
         raise _refuse(401, "invalid or revoked token / токен неверен или отозван", "invalid_token")
-    if sync.SCOPE_READ not in info.scope.split():
+    if sync_tokens.SCOPE_READ not in info.scope.split():
         raise _refuse(
             403,
-            f"the token lacks the {sync.SCOPE_READ} scope / у токена нет права {sync.SCOPE_READ}",
+            f"the token lacks the {SCOPE_READ} scope / у токена нет права {SCOPE_READ}",
             "insufficient_scope",
         )
     try:
-        sync.touch_token(writer.conn, info.id)
+        sync_tokens.touch_token(writer.conn, info.id)
     except sqlite3.OperationalError as exc:  # the database is busy: the pull matters more
         _LOGGER.warning("could not record the use of token %d: %s", info.id, exc)
     return info
 
 
-SyncReadDep = Annotated[sync.TokenInfo, Depends(require_sync_read)]
+SyncReadDep = Annotated[sync_tokens.TokenInfo, Depends(require_sync_read)]
 
 
 @router.get("/aggregates", response_model=SyncPage)
@@ -101,7 +105,7 @@ def get_aggregates(
             json_schema_extra=CURSOR_SCHEMA,
         ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=sync.PAGE_MAX, description="Items per page")] = sync.PAGE_DEFAULT,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX, description="Items per page")] = PAGE_DEFAULT,
 ) -> dict:
     """Buckets changed after the cursor, in change-sequence order.
 
@@ -111,4 +115,4 @@ def get_aggregates(
     cursor = parse_cursor(after) or 0
     if cursor > _MAX_SEQ:
         raise HTTPException(400, detail="invalid cursor / неверный курсор")
-    return sync.page(store.conn, cursor, limit, site=runtime.site)
+    return sync_page.page(store.conn, cursor, limit, site=runtime.site)

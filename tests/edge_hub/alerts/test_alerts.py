@@ -13,13 +13,16 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from edge_hub.alerts import engine as alerts
-from edge_hub.api.main import create_app
+from edge_hub.alerts import engine as alert_engine
+from edge_hub.alerts import lifecycle as alerts
+from edge_hub.alerts import rules as alert_rules
 from edge_hub.api.routes import alerts as alert_routes
+from edge_hub.app import create_app
 from edge_hub.db.store import Store
 from edge_hub.metrics import aggregates
 from edge_hub.office import scopes
-from edge_hub.office import settings as office
+from edge_hub.office import settings as office_settings
+from edge_hub.office import shifts as shift_rules
 from edge_hub.runtime import Runtime
 from tests.helpers import SITE, FedHub, topic, wait_until
 
@@ -41,7 +44,7 @@ class Office(FedHub):
         self.send(topic(device, "status"), {"v": 1, "device": device, "state": state, **fields}, at)
 
     def evaluate(self, now: int) -> list[int]:
-        return alerts.evaluate(self.conn, now)
+        return alert_rules.evaluate(self.conn, now)
 
     def alerts(self, kind: str | None = None, state: str | None = None) -> list[dict]:
         return alerts.list_alerts(self.conn, kind=kind, state=state)
@@ -121,11 +124,11 @@ def test_a_flagged_critic_press_opens_no_alert(hub_db):
 def test_a_critic_press_trusted_after_a_rebuild_gets_its_alert(hub_db):
     _scopes(hub_db, "w1", "kiosk-01")
     scopes.put_operator(hub_db.conn, "ivanova", "Иванова")
-    scopes.add_shift(hub_db.conn, "ivanova", "w1", MON_09, MON_10)  # staffed, but not at 10:30
+    shift_rules.add_shift(hub_db.conn, "ivanova", "w1", MON_09, MON_10)  # staffed, but not at 10:30
     hub_db.press(MON_10 + 30 * MIN, 1, device="kiosk-01", callback=True)
     assert hub_db.conn.execute("SELECT flag FROM events").fetchone() == ("no_operator",)
     assert hub_db.evaluate(MON_10 + 31 * MIN) == []
-    scopes.add_shift(hub_db.conn, "ivanova", "w1", MON_10, MON_10 + 8 * H)  # entered after the fact
+    shift_rules.add_shift(hub_db.conn, "ivanova", "w1", MON_10, MON_10 + 8 * H)  # entered after the fact
     aggregates.rebuild(hub_db.conn, MON_09, MON_10 + 8 * H)
     (new,) = hub_db.evaluate(MON_10 + 2 * H)
     assert alerts.get(hub_db.conn, new)["detail"]["operator"] == "ivanova"
@@ -197,8 +200,8 @@ def test_a_spike_resolves_itself_when_it_is_over_even_if_acknowledged(hub_db):
 
 
 def test_the_spike_thresholds_come_from_the_office_settings(hub_db):
-    rules = office.AlertRules(spike_share=0.75, spike_min_n=3, spike_minutes=5)
-    office.save(hub_db.conn, office.OfficeSettings(alerts=rules))
+    rules = office_settings.AlertRules(spike_share=0.75, spike_min_n=3, spike_minutes=5)
+    office_settings.save(hub_db.conn, office_settings.OfficeSettings(alerts=rules))
     hub_db.presses_from(MON_10, (1, 1, 5), device="btn-01")  # 2 of 3 = 67 % < 75 %
     hub_db.presses_from(MON_10, (1, 1, 1), device="btn-02")  # 3 of 3
     hub_db.evaluate(MON_10 + 3 * MIN)
@@ -365,7 +368,7 @@ def test_the_api_kinds_are_the_library_kinds():
 
 def test_the_engine_evaluates_on_its_own_connection_until_stopped(hub_db):
     hub_db.press(MON_10, 1, device="kiosk-01", callback=True)
-    engine = alerts.AlertEngine(hub_db.path, interval_s=0.02, clock=lambda: MON_10 + MIN)
+    engine = alert_engine.AlertEngine(hub_db.path, interval_s=0.02, clock=lambda: MON_10 + MIN)
     engine.start()
     try:
         wait_until(lambda: hub_db.alerts(kind="critic"), 5, "the engine to open the critic alert")

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from edge_hub.api.main import create_app
+from edge_hub.app import create_app
 from edge_hub.db.store import Store
 from edge_hub.ingest.contract import Contract
 from edge_hub.ingest.ingestor import Ingestor

@@ -7,12 +7,12 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from edge_hub.api.main import create_app
+from edge_hub.api import auth
+from edge_hub.app import create_app
 from edge_hub.cli import cli
 from edge_hub.db.store import Store
 from edge_hub.runtime import Runtime
-from edge_hub.sync import page as sync
-from hub_ui import auth
+from edge_hub.sync import tokens as sync_tokens
 from tests.helpers import SITE
 
 PERIOD = {"from": "2026-11-23T00:00:00Z", "to": "2026-11-24T00:00:00Z"}
@@ -41,9 +41,12 @@ def test_a_new_hub_is_open_until_its_first_account_then_wants_a_session_or_a_tok
 def test_tokens_allow_what_their_scope_says(hub):
     conn, api = hub
     auth.create_first_admin(conn, "admin", "correct horse", "correct horse")
-    reader = {"Authorization": f"Bearer {sync.create_token(conn, sync.SCOPE_API_READ, 'grafana')}"}
-    writer = {"Authorization": f"Bearer {sync.create_token(conn, sync.SCOPE_API_WRITE, 'script')}"}
-    puller = {"Authorization": f"Bearer {sync.create_token(conn, sync.SCOPE_READ, 'central')}"}
+    def bearer(scope: str, name: str) -> dict[str, str]:
+        return {"Authorization": "Bearer " + sync_tokens.create_token(conn, scope, name)}
+
+    reader = bearer(sync_tokens.SCOPE_API_READ, "grafana")
+    writer = bearer(sync_tokens.SCOPE_API_WRITE, "script")
+    puller = bearer(sync_tokens.SCOPE_READ, "central")
     assert api.get("/api/v1/metrics/summary", params=PERIOD, headers=reader).status_code == 200
     assert api.post("/api/v1/metrics/rebuild", params=PERIOD, headers=reader).status_code == 403
     assert api.post("/api/v1/metrics/rebuild", params=PERIOD, headers=writer).status_code == 200
@@ -52,8 +55,8 @@ def test_tokens_allow_what_their_scope_says(hub):
     assert api.get("/api/v1/sync/aggregates", headers=puller).status_code == 200
     assert api.get("/api/v1/devices", headers=puller).status_code == 403
     assert api.get("/api/v1/sync/aggregates", headers=reader).status_code == 403
-    token_id = sync.find_token(conn, reader["Authorization"][7:]).id
-    sync.revoke_token(conn, token_id)
+    token_id = sync_tokens.find_token(conn, reader["Authorization"][7:]).id
+    sync_tokens.revoke_token(conn, token_id)
     assert api.get("/api/v1/devices", headers=reader).status_code == 401
 
 
@@ -75,6 +78,6 @@ def test_api_tokens_from_the_command_line(tmp_path, monkeypatch):
     assert made.exit_code == 0, made.output
     store = Store.open(db)
     try:
-        assert sync.check_token(store.conn, made.stdout.strip(), sync.SCOPE_API_READ)
+        assert sync_tokens.check_token(store.conn, made.stdout.strip(), sync_tokens.SCOPE_API_READ)
     finally:
         store.close()

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import mqtt_schemas
-from edge_hub.api.main import create_app
+from edge_hub.app import create_app
 from edge_hub.runtime import Runtime
 from edge_hub.transport.mqtt import Incoming
 from tests.helpers import SITE, FedHub

@@ -46,12 +46,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 
-from edge_hub.api.main import create_app
+from edge_hub.api import auth
+from edge_hub.app import create_app
 from edge_hub.db.store import Store
 from edge_hub.runtime import Runtime
-from edge_hub.sync import page as sync
+from edge_hub.sync import tokens as sync_tokens
 from edge_hub.transport.broker import free_port
-from hub_ui import auth
 from tests.helpers import SITE, FedHub, wait_until
 
 SEED = 20261205
@@ -167,8 +167,8 @@ def hubs(tmp_path_factory) -> Iterator[dict[str, tuple[str, dict[str, str]]]]:
     store = Store.open(auth_db)
     try:
         auth.create_first_admin(store.conn, "admin", "correct horse", "correct horse")
-        read = sync.create_token(store.conn, sync.SCOPE_API_READ, "fuzz-read")
-        write = sync.create_token(store.conn, sync.SCOPE_API_WRITE, "fuzz-write")
+        read = sync_tokens.create_token(store.conn, sync_tokens.SCOPE_API_READ, "fuzz-read")
+        write = sync_tokens.create_token(store.conn, sync_tokens.SCOPE_API_WRITE, "fuzz-write")
     finally:
         store.close()
     served_open, served_auth = _Served(open_db), _Served(auth_db)

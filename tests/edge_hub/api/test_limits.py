@@ -22,14 +22,17 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from edge_hub.api.main import MAX_BODY, MAX_UPLOAD, create_app
+from edge_hub.api import auth
+from edge_hub.api.main import MAX_BODY, MAX_UPLOAD
 from edge_hub.api.routes import health
+from edge_hub.app import create_app
 from edge_hub.db import store
 from edge_hub.db.store import Store
+from edge_hub.ingest import commit as ingest_commit
 from edge_hub.office import scopes
+from edge_hub.office import shifts as shift_rules
 from edge_hub.runtime import Runtime
-from edge_hub.sync import page as sync
-from hub_ui import auth
+from edge_hub.sync import tokens as sync_tokens
 from tests.helpers import SITE, FedHub, free_port, wait_until
 
 HOUR_MS = 3_600_000
@@ -72,7 +75,7 @@ class Hub:
         self.store = Store.open(db)
         self.conn = self.store.conn
         self.admin = auth.create_first_admin(self.conn, "admin", PASSWORD, PASSWORD)
-        self.token = sync.create_token(self.conn, sync.SCOPE_API_WRITE, "limits")
+        self.token = sync_tokens.create_token(self.conn, sync_tokens.SCOPE_API_WRITE, "limits")
         self.auth = {"Authorization": f"Bearer {self.token}"}
         self.api = TestClient(create_app(Runtime(SITE, db, "mqtt://test", None, None)))
 
@@ -232,7 +235,7 @@ def test_16000_back_to_back_shifts_import_with_a_few_queries(hub):
     statements: list[str] = []
     hub.conn.set_trace_callback(statements.append)
     try:
-        result = scopes.import_shifts_csv(hub.conn, _csv(rows), UTC)
+        result = shift_rules.import_shifts_csv(hub.conn, _csv(rows), UTC)
     finally:
         hub.conn.set_trace_callback(None)
     assert result.ok, result.errors[:3]
@@ -247,7 +250,7 @@ def test_overlaps_are_found_in_a_big_file(hub):
     furthest), the same operator at two windows at once, a stored shift. Each is reported on its
     line, the adjacent ones are not, and nothing is stored."""
     _staff(hub.conn, 30)
-    stored = scopes.add_shift(hub.conn, "op27", "w27", BASE_MS, BASE_MS + 2 * HOUR_MS)
+    stored = shift_rules.add_shift(hub.conn, "op27", "w27", BASE_MS, BASE_MS + 2 * HOUR_MS)
     rows = [
         (f"op{w}", f"w{w}", BASE_MS + k * HOUR_MS, BASE_MS + (k + 1) * HOUR_MS)
         for k in range(500)
@@ -265,7 +268,7 @@ def test_overlaps_are_found_in_a_big_file(hub):
     ]
     rows[4000:4000] = planted
     first = 4002  # the line of planted[0] (line 1 is the header)
-    result = scopes.import_shifts_csv(hub.conn, _csv(rows), UTC)
+    result = shift_rules.import_shifts_csv(hub.conn, _csv(rows), UTC)
     found = {(e.line, e.message.split(" / ")[0]) for e in result.errors}
     assert found == {
         (first + 1, f"overlaps line {first} (the same window w25)"),
@@ -283,7 +286,7 @@ def test_more_than_20000_shifts_are_refused_with_413(hub):
         for k in range(801)
         for w in range(25)
     ]
-    assert len(rows) == scopes.MAX_IMPORT_ROWS + 25
+    assert len(rows) == shift_rules.MAX_IMPORT_ROWS + 25
     headers = {**hub.auth, "Content-Type": "text/csv"}
     answer = hub.api.post("/api/v1/shifts/import", content=_csv(rows).encode(), headers=headers)
     assert answer.status_code == 413, answer.text[:300]
@@ -295,20 +298,20 @@ def test_more_than_20000_shifts_are_refused_with_413(hub):
 
 def test_the_row_cap_counts_shifts_not_lines(hub, monkeypatch):
     _staff(hub.conn, 1)
-    monkeypatch.setattr(scopes, "MAX_IMPORT_ROWS", 30)
+    monkeypatch.setattr(shift_rules, "MAX_IMPORT_ROWS", 30)
     rows = [("op0", "w0", BASE_MS + k * HOUR_MS, BASE_MS + (k + 1) * HOUR_MS) for k in range(31)]
-    with pytest.raises(scopes.ImportTooLarge):
-        scopes.import_shifts_csv(hub.conn, _csv(rows), UTC)
+    with pytest.raises(shift_rules.ImportTooLarge):
+        shift_rules.import_shifts_csv(hub.conn, _csv(rows), UTC)
     text = _csv(rows[:30]).replace("\n", "\n\n")  # blank lines are no shifts
-    assert scopes.import_shifts_csv(hub.conn, text, UTC).added == 30
+    assert shift_rules.import_shifts_csv(hub.conn, text, UTC).added == 30
 
 
 def test_a_field_over_128_kib_is_refused_with_413(hub):
     _staff(hub.conn, 1)
-    assert scopes.MAX_FIELD_CHARS == 128 * 1024
+    assert shift_rules.MAX_FIELD_CHARS == 128 * 1024
     text = _csv([("op0", "w0", BASE_MS, BASE_MS + HOUR_MS)])
     headers = {**hub.auth, "Content-Type": "text/csv"}
-    long = text.replace("op0,w0", "op0,w0 " + "x" * scopes.MAX_FIELD_CHARS, 1)
+    long = text.replace("op0,w0", "op0,w0 " + "x" * shift_rules.MAX_FIELD_CHARS, 1)
     answer = hub.api.post("/api/v1/shifts/import", content=long.encode(), headers=headers)
     assert answer.status_code == 413, answer.text[:300]
     assert (
@@ -316,11 +319,11 @@ def test_a_field_over_128_kib_is_refused_with_413(hub):
     )
     assert hub.shift_count() == 0
     # a quoted field may hold line breaks: still one field, still refused
-    quoted = text.replace("op0,w0", 'op0,"' + "y\n" * (scopes.MAX_FIELD_CHARS // 2 + 1) + '"', 1)
+    quoted = text.replace("op0,w0", 'op0,"' + "y\n" * (shift_rules.MAX_FIELD_CHARS // 2 + 1) + '"', 1)
     assert hub.api.post("/api/v1/shifts/import", content=quoted.encode(), headers=headers).status_code == 413
     assert hub.shift_count() == 0
     assert hub.api.post("/api/v1/shifts/import", content=text.encode(), headers=headers).status_code == 201
-    assert csv.field_size_limit() == scopes.MAX_FIELD_CHARS  # nobody raised the csv module's limit
+    assert csv.field_size_limit() == shift_rules.MAX_FIELD_CHARS  # nobody raised the csv module's limit
 
 
 def test_a_file_that_is_no_csv_text_is_a_422_naming_the_line(hub):
@@ -355,21 +358,21 @@ def test_the_quarantine_keeps_the_newest_rows_and_drops_old_ones(tmp_path, monke
     bad = {"v": 1}  # breaks the contract: quarantined
     now = int(time.time() * 1000)
     try:
-        monkeypatch.setattr(store, "QUARANTINE_MAX_ROWS", 5)
+        monkeypatch.setattr(ingest_commit, "QUARANTINE_MAX_ROWS", 5)
         for i in range(8):  # one ingest commit each
             fed.send(f"otk/v1/{SITE}/btn-01/event", bad, now - 1000 + i)
         assert _quarantined(fed.path) == [now - 1000 + i for i in range(3, 8)], "the newest 5 stay"
         # by age: rows 10 and 5 days old go once they pass the age limit, the 1 day old one stays
-        monkeypatch.setattr(store, "QUARANTINE_MAX_ROWS", 100)
+        monkeypatch.setattr(ingest_commit, "QUARANTINE_MAX_ROWS", 100)
         for days in (10, 5, 1):
             fed.send(f"otk/v1/{SITE}/btn-01/event", bad, now - days * DAY_MS)
         assert len(_quarantined(fed.path)) == 8, "all within 90 days"
-        monkeypatch.setattr(store, "QUARANTINE_MAX_AGE_DAYS", 3)
+        monkeypatch.setattr(ingest_commit, "QUARANTINE_MAX_AGE_DAYS", 3)
         fed.send(f"otk/v1/{SITE}/btn-01/event", bad, now)
         assert _quarantined(fed.path) == [now - 1000 + i for i in range(3, 8)] + [now - DAY_MS, now]
         # a backlog goes a bounded number of rows per commit: at most the added ones + the batch
-        monkeypatch.setattr(store, "QUARANTINE_MAX_ROWS", 2)
-        monkeypatch.setattr(store, "QUARANTINE_PRUNE_BATCH", 3)
+        monkeypatch.setattr(ingest_commit, "QUARANTINE_MAX_ROWS", 2)
+        monkeypatch.setattr(ingest_commit, "QUARANTINE_PRUNE_BATCH", 3)
         fed.send(f"otk/v1/{SITE}/btn-01/event", bad, now + 1)
         assert len(_quarantined(fed.path)) == 7 + 1 - 4
         fed.send(f"otk/v1/{SITE}/btn-01/event", bad, now + 2)

@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from edge_hub.alerts import engine as alerts
-from edge_hub.db.store import EVENT_KEY, Store
+from edge_hub.alerts import lifecycle as alerts
+from edge_hub.alerts import rules as alert_rules
+from edge_hub.db.schema import EVENT_KEY
+from edge_hub.db.store import Store
 from edge_hub.ingest.contract import Contract
 from edge_hub.transport.mqtt import Incoming
 from tests import helpers
@@ -127,7 +129,7 @@ def test_a_stored_key_with_other_content_is_quarantined_as_an_identity_conflict_
     stats = hub_db.ingestor.stats
     assert (stats.duplicates, stats.identity_conflicts, stats.quarantined) == (0, 1, 1)
 
-    (new,) = alerts.evaluate(hub_db.conn, NOW + MIN)
+    (new,) = alert_rules.evaluate(hub_db.conn, NOW + MIN)
     (alert,) = hub_db.alerts(kind="identity_conflict")
     assert alert["id"] == new and alert["key"] == "identity_conflict:btn-01" and alert["device"] == "btn-01"
     assert (alert["detail"]["boot"], alert["detail"]["seq"]) == (2, 5)
@@ -135,7 +137,7 @@ def test_a_stored_key_with_other_content_is_quarantined_as_an_identity_conflict_
     assert "seq 5" in alert["title_en"] and "quarantine" in alert["title_en"]
     assert "карантине" in alert["title_ru"]
     hub_db.batch({**clone, "value": 2})  # another one: the open alert covers it
-    assert alerts.evaluate(hub_db.conn, NOW + 2 * MIN) == []
+    assert alert_rules.evaluate(hub_db.conn, NOW + 2 * MIN) == []
     assert len(hub_db.quarantine()) == 2
     assert hub_db.alerts(kind="identity_conflict")[0]["state"] == "open", "it waits for a person"
 
@@ -165,10 +167,10 @@ def _inc_of(hub_db: Hub, device: str = "btn-01"):
 def test_a_new_incarnation_raises_identity_reset_once_and_it_closes_after_a_day(hub_db):
     hub_db.heartbeat(boot=40)  # older firmware: inc 0, recorded silently
     hub_db.batch(press(boot=40, seq=1))
-    assert _inc_of(hub_db) == 0 and alerts.evaluate(hub_db.conn, NOW) == []
+    assert _inc_of(hub_db) == 0 and alert_rules.evaluate(hub_db.conn, NOW) == []
     hub_db.heartbeat(boot=1, inc=INC, at=NOW + MIN)  # reflashed: a new identity
     assert _inc_of(hub_db) == INC
-    (new,) = alerts.evaluate(hub_db.conn, NOW + 2 * MIN)
+    (new,) = alert_rules.evaluate(hub_db.conn, NOW + 2 * MIN)
     (alert,) = hub_db.alerts(kind="identity_reset")
     assert alert["id"] == new and alert["key"] == "identity_reset:btn-01"
     assert (alert["detail"]["prev_inc"], alert["detail"]["inc"], alert["detail"]["via"]) == (0, INC, "status")
@@ -178,11 +180,11 @@ def test_a_new_incarnation_raises_identity_reset_once_and_it_closes_after_a_day(
     # its presses go on under the new identity, and the old one's late events change nothing
     hub_db.batch(press(boot=1, seq=1, inc=INC), press(boot=40, seq=2), at=NOW + 3 * MIN)
     hub_db.heartbeat(boot=1, inc=INC, at=NOW + 4 * MIN)
-    assert alerts.evaluate(hub_db.conn, NOW + 5 * MIN) == []
+    assert alert_rules.evaluate(hub_db.conn, NOW + 5 * MIN) == []
     assert len(hub_db.alerts()) == 1 and hub_db.conn.execute("SELECT count(*) FROM events").fetchone() == (3,)
-    alerts.evaluate(hub_db.conn, NOW + 2 * MIN + alerts.IDENTITY_RESET_KEEP_MS - 1)  # (silent by now)
+    alert_rules.evaluate(hub_db.conn, NOW + 2 * MIN + alert_rules.IDENTITY_RESET_KEEP_MS - 1)  # silent now
     assert hub_db.alerts(kind="identity_reset")[0]["state"] == "open"
-    alerts.evaluate(hub_db.conn, NOW + 2 * MIN + alerts.IDENTITY_RESET_KEEP_MS)
+    alert_rules.evaluate(hub_db.conn, NOW + 2 * MIN + alert_rules.IDENTITY_RESET_KEEP_MS)
     (alert,) = hub_db.alerts(kind="identity_reset")
     assert (alert["state"], alert["resolved_by"]) == ("resolved", "system")
 
@@ -190,7 +192,7 @@ def test_a_new_incarnation_raises_identity_reset_once_and_it_closes_after_a_day(
 def test_a_new_incarnation_seen_first_in_an_event_raises_identity_reset(hub_db):
     hub_db.batch(press(boot=7, seq=1, inc=OTHER_INC))
     hub_db.batch(press(boot=1, seq=1, inc=INC), at=NOW + MIN)  # a new board given the same id
-    alerts.evaluate(hub_db.conn, NOW + 2 * MIN)
+    alert_rules.evaluate(hub_db.conn, NOW + 2 * MIN)
     (alert,) = hub_db.alerts(kind="identity_reset")
     assert (alert["detail"]["prev_inc"], alert["detail"]["inc"], alert["detail"]["via"]) == (
         OTHER_INC, INC, "event",
@@ -202,7 +204,7 @@ def test_a_first_device_and_a_will_raise_nothing(hub_db):
     hub_db.heartbeat(boot=1, inc=INC)
     hub_db.batch({"v": 1, "device": "btn-01", "state": "offline"}, at=NOW + MIN)  # its last will: no inc
     hub_db.heartbeat(device="btn-02", boot=9)
-    assert alerts.evaluate(hub_db.conn, NOW + 2 * MIN) == []
+    assert alert_rules.evaluate(hub_db.conn, NOW + 2 * MIN) == []
     assert _inc_of(hub_db) == INC and _inc_of(hub_db, "btn-02") == 0
 
 
@@ -211,9 +213,9 @@ def test_a_lower_boot_under_the_same_incarnation_raises_identity_backwards(hub_d
     hub_db.heartbeat(boot=8, inc=INC, at=NOW + MIN)  # a normal reboot
     hub_db.batch(press(boot=5, seq=3, inc=INC), at=NOW + MIN)  # an old boot's event from the outbox
     hub_db.heartbeat(boot=9, inc=INC, at=NOW + 2 * MIN, retain=True)  # a retained replay: old news
-    assert alerts.evaluate(hub_db.conn, NOW + 3 * MIN) == []
+    assert alert_rules.evaluate(hub_db.conn, NOW + 3 * MIN) == []
     hub_db.heartbeat(boot=3, inc=INC, at=NOW + 4 * MIN)  # a restored identity file
-    (new,) = alerts.evaluate(hub_db.conn, NOW + 5 * MIN)
+    (new,) = alert_rules.evaluate(hub_db.conn, NOW + 5 * MIN)
     (alert,) = hub_db.alerts()
     assert alert["id"] == new and alert["kind"] == "identity_backwards"
     assert alert["key"] == "identity_backwards:btn-01"
@@ -221,7 +223,7 @@ def test_a_lower_boot_under_the_same_incarnation_raises_identity_backwards(hub_d
     assert "8 → 3" in alert["title_en"] and "8 → 3" in alert["title_ru"]
     hub_db.heartbeat(boot=3, inc=INC, at=NOW + 6 * MIN)  # the same boot again: nothing new
     hub_db.heartbeat(boot=4, inc=INC, at=NOW + 7 * MIN)
-    assert alerts.evaluate(hub_db.conn, NOW + 8 * MIN) == []
+    assert alert_rules.evaluate(hub_db.conn, NOW + 8 * MIN) == []
     assert hub_db.alerts()[0]["state"] == "open", "a restored identity waits for a person"
 
 
@@ -231,23 +233,23 @@ def test_a_lower_boot_under_the_same_incarnation_raises_identity_backwards(hub_d
 def test_safe_mode_opens_with_the_crash_facts_and_resolves_when_the_device_leaves_it(hub_db):
     hub_db.heartbeat(boot=19, safe_mode=True, crash_boots=3, last_crash="task button: ValueError('pin')")
     hub_db.heartbeat(device="btn-02", boot=4, safe_mode=False, crash_boots=1, last_crash="wdt")
-    (new,) = alerts.evaluate(hub_db.conn, NOW + MIN)
+    (new,) = alert_rules.evaluate(hub_db.conn, NOW + MIN)
     (alert,) = hub_db.alerts()
     assert alert["id"] == new and (alert["kind"], alert["key"]) == ("safe_mode", "safe_mode:btn-01")
     assert alert["detail"] == {"crash_boots": 3, "last_crash": "task button: ValueError('pin')", "boot": 19}
     assert "3 crashed boots" in alert["title_en"] and "ValueError('pin')" in alert["title_en"]
     assert "3 сбоев подряд" in alert["title_ru"]
     hub_db.batch({"v": 1, "device": "btn-01", "state": "offline"}, at=NOW + 2 * MIN)  # the will keeps it
-    assert alerts.evaluate(hub_db.conn, NOW + 3 * MIN) == [] and hub_db.alerts()[0]["state"] == "open"
+    assert alert_rules.evaluate(hub_db.conn, NOW + 3 * MIN) == [] and hub_db.alerts()[0]["state"] == "open"
     hub_db.heartbeat(boot=20, safe_mode=False, crash_boots=0, at=NOW + 4 * MIN)
-    alerts.evaluate(hub_db.conn, NOW + 5 * MIN)
+    alert_rules.evaluate(hub_db.conn, NOW + 5 * MIN)
     (alert,) = hub_db.alerts()
     assert (alert["state"], alert["resolved_by"]) == ("resolved", "system")
 
 
 def test_safe_mode_without_crash_facts(hub_db):
     hub_db.heartbeat(boot=2, safe_mode=True)  # firmware that does not send crash_boots
-    alerts.evaluate(hub_db.conn, NOW)
+    alert_rules.evaluate(hub_db.conn, NOW)
     (alert,) = hub_db.alerts()
     assert "repeated crashes" in alert["title_en"] and "повторных сбоев" in alert["title_ru"]
 

@@ -9,10 +9,12 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from edge_hub.api.main import create_app
+from edge_hub.app import create_app
 from edge_hub.metrics import aggregates, summary
 from edge_hub.office import scopes
-from edge_hub.office import settings as office
+from edge_hub.office import served as served_counts
+from edge_hub.office import settings as office_settings
+from edge_hub.office import shifts as shift_rules
 from edge_hub.runtime import Runtime
 from edge_hub.transport.mqtt import Incoming
 from tests.helpers import SITE, FedHub, press, topic
@@ -41,8 +43,9 @@ def hub_db(tmp_path) -> Office:
 
 
 def _always_open(o: Office, **changes) -> None:
-    s = office.OfficeSettings(opening_hours={d: [("00:00", "23:59")] for d in office.WEEKDAYS}, **changes)
-    office.save(o.conn, s)
+    hours = {d: [("00:00", "23:59")] for d in office_settings.WEEKDAYS}
+    s = office_settings.OfficeSettings(opening_hours=hours, **changes)
+    office_settings.save(o.conn, s)
 
 
 def test_an_hour_bucket_holds_a_mergeable_histogram_with_its_revision_and_sequence(hub_db):
@@ -73,8 +76,8 @@ def test_a_late_event_bumps_only_its_own_hour_and_a_redelivery_changes_nothing(h
 
 
 def test_fake_looking_presses_are_flagged_with_a_reason_and_kept_apart(hub_db):
-    rules = office.TrustRules(burst_max=4, burst_window_s=60, self_run=3, self_gap_s=20)
-    office.save(hub_db.conn, office.OfficeSettings(trust=rules))
+    rules = office_settings.TrustRules(burst_max=4, burst_window_s=60, self_run=3, self_gap_s=20)
+    office_settings.save(hub_db.conn, office_settings.OfficeSettings(trust=rules))
     t = MON_10
     hub_db.press(t, 3)
     hub_db.press(t + 1000, 4, repeat=True)  # inside the lockout
@@ -104,7 +107,7 @@ def test_presses_are_attributed_to_the_operator_on_shift_and_unstaffed_ones_flag
     scopes.put_window(conn, "w1", "loans", "Окно 1")
     scopes.put_operator(conn, "ivanova", "Иванова А.")
     scopes.assign_device(conn, "btn-01", "w1")
-    scopes.add_shift(conn, "ivanova", "w1", MON_10, MON_10 + H)
+    shift_rules.add_shift(conn, "ivanova", "w1", MON_10, MON_10 + H)
     hub_db.press(MON_10, 5)  # start: inclusive
     hub_db.press(MON_10 + H - 1, 4)
     hub_db.press(MON_10 + H, 3)  # end: exclusive -> nobody on shift at a staffed window
@@ -123,7 +126,7 @@ def test_a_rebuild_after_a_late_shift_moves_presses_to_the_operator_and_empties_
     hub_db.presses([(MON_10 + i * MIN, 5 - i % 2, "btn-01", "csat", {}) for i in range(4)])
     old_key = aggregates.bucket_key(MON_10, "btn-01", "csat", "w1", "")
     old = hub_db.buckets()[old_key]
-    scopes.add_shift(conn, "petrov", "w1", MON_10 - H, MON_10 + 2 * H)  # entered after the fact
+    shift_rules.add_shift(conn, "petrov", "w1", MON_10 - H, MON_10 + 2 * H)  # entered after the fact
     assert aggregates.rebuild(conn, MON_10 - H, MON_10 + 2 * H) == 2
     b = hub_db.buckets()
     new_key = aggregates.bucket_key(MON_10, "btn-01", "csat", "w1", "petrov")
@@ -138,7 +141,7 @@ def test_the_summary_computes_every_metric_with_its_sample_size(hub_db):
     # CSAT: 5,5,4,3,1 -> 3 of 5 positive = 60 %, mean 3.6; NPS: 10,9,8,3 -> (2-1)/4 = 25 %, below min_n 5
     hub_db.presses([(MON_10 + i * MIN, v, "btn-01", "csat", {}) for i, v in enumerate((5, 5, 4, 3, 1))])
     hub_db.presses([(MON_10 + i * MIN, v, "kiosk-1", "nps", {}) for i, v in enumerate((10, 9, 8, 3))])
-    scopes.put_served(conn, "2026-11-23", "", 20, "manual")
+    served_counts.put_served(conn, "2026-11-23", "", 20, "manual")
     s = summary.summary(conn, MON_10, MON_10 + H)
     m = s["metrics"]
     assert m["csat"] == {"value": 60.0, "n": 5, "mean": 3.6}
@@ -147,7 +150,8 @@ def test_the_summary_computes_every_metric_with_its_sample_size(hub_db):
     assert s["served"] == 20 and s["positive"] == 3 and s["negative"] == 1
     assert m["response_rate"]["value"] == 25.0 and m["support_index"]["value"] == 15.0
     assert m["criticality_index"]["value"] == 5.0
-    office.save(conn, office.OfficeSettings(opening_hours=office.OfficeSettings().opening_hours, min_n=3))
+    hours = office_settings.OfficeSettings().opening_hours
+    office_settings.save(conn, office_settings.OfficeSettings(opening_hours=hours, min_n=3))
     assert summary.summary(conn, MON_10, MON_10 + H)["metrics"]["nps"]["value"] == 25.0
 
 
@@ -172,7 +176,7 @@ def test_the_executor_league_ranks_by_the_wilson_lower_bound(hub_db):
         scopes.put_window(conn, w, "d", w)
         scopes.put_operator(conn, op, op)
         scopes.assign_device(conn, f"btn-{w}", w)
-        scopes.add_shift(conn, op, w, MON_10, MON_10 + 8 * H)
+        shift_rules.add_shift(conn, op, w, MON_10, MON_10 + 8 * H)
     hub_db.presses([(MON_10 + i * MIN, 5, "btn-w1", "csat", {}) for i in range(3)])  # 3 of 3
     hub_db.presses([(MON_10 + i * 4 * MIN, 5 if i % 10 else 2, "btn-w2", "csat", {}) for i in range(100)])
     league = summary.executors(conn, MON_10, MON_10 + 8 * H)

@@ -12,11 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from edge_hub.api.main import create_app
+from edge_hub.app import create_app
 from edge_hub.db.store import Store
 from edge_hub.metrics import export, summary
 from edge_hub.office import scopes
-from edge_hub.office import settings as office
+from edge_hub.office import served as served_counts
+from edge_hub.office import settings as office_settings
 from edge_hub.runtime import Runtime
 from tests.helpers import SITE, FedHub
 
@@ -40,9 +41,8 @@ def hub_db(tmp_path) -> Office:
     """Mon: CSAT 5,5,4,3,1 at btn-01 (window w1), NPS 10,9,8,3 (below min_n), 20 served;
     Tue: CSAT 4,2 (below min_n) and a repeat press (flagged); Wed: nothing."""
     o = Office(tmp_path / "hub.db")
-    office.save(
-        o.conn, office.OfficeSettings(opening_hours={d: [("00:00", "23:59")] for d in office.WEEKDAYS})
-    )
+    always = {d: [("00:00", "23:59")] for d in office_settings.WEEKDAYS}
+    office_settings.save(o.conn, office_settings.OfficeSettings(opening_hours=always))
     scopes.put_department(o.conn, "loans", "Кредиты")
     scopes.put_window(o.conn, "w1", "loans", "Окно 1")
     scopes.assign_device(o.conn, "btn-01", "w1")
@@ -55,7 +55,7 @@ def hub_db(tmp_path) -> Office:
         ]
     )
     o.presses([(MON_10 + DAY + 3 * H + 2 * MIN, 5, "btn-02", "csat", {"repeat": True})])
-    scopes.put_served(o.conn, "2026-11-23", "", 20, "manual")
+    served_counts.put_served(o.conn, "2026-11-23", "", 20, "manual")
     yield o
     o.store.close()
 
@@ -203,7 +203,7 @@ def test_hourly_rows_follow_the_hourly_series_and_leave_the_per_day_indices_empt
 
 
 def test_a_question_id_that_looks_like_a_formula_stays_text():
-    settings = office.OfficeSettings(questions={"csat": "csat5", "=1+1": "csat5"})
+    settings = office_settings.OfficeSettings(questions={"csat": "csat5", "=1+1": "csat5"})
     conn = Store.open(":memory:").conn
     table = export.build(conn, FROM, TO, settings=settings)
     ws = load_workbook(io.BytesIO(export.to_xlsx(table)))["Метрики"]

@@ -10,10 +10,12 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from edge_hub.api.main import create_app
+from edge_hub.app import create_app
 from edge_hub.metrics import aggregates, summary
 from edge_hub.office import scopes
-from edge_hub.office import settings as office
+from edge_hub.office import served as served_counts
+from edge_hub.office import settings as office_settings
+from edge_hub.office import shifts as shift_rules
 from edge_hub.runtime import Runtime
 from tests.helpers import SITE, FedHub
 
@@ -26,9 +28,8 @@ MON_10 = int(datetime(2026, 11, 23, 7, tzinfo=UTC).timestamp() * 1000)
 @pytest.fixture
 def hub(tmp_path) -> FedHub:
     h = FedHub(tmp_path / "hub.db")
-    office.save(
-        h.conn, office.OfficeSettings(opening_hours={d: [("00:00", "23:59")] for d in office.WEEKDAYS})
-    )
+    always = {d: [("00:00", "23:59")] for d in office_settings.WEEKDAYS}
+    office_settings.save(h.conn, office_settings.OfficeSettings(opening_hours=always))
     yield h
     h.close()
 
@@ -67,7 +68,7 @@ def test_a_camera_at_a_window_credits_its_visits_to_the_window_and_the_operator_
     scopes.put_window(conn, "w1", "d", "W1")
     scopes.put_operator(conn, "ivanova", "Иванова")
     scopes.assign_device(conn, "cam-01", "w1")
-    scopes.add_shift(conn, "ivanova", "w1", MON_10, MON_10 + H)
+    shift_rules.add_shift(conn, "ivanova", "w1", MON_10, MON_10 + H)
     for label in ("happy",) * 4 + ("fear",):
         hub.visit(MON_10 + 60 * S, label)
     assert _bucket(hub, "cam-01", "emotion", "w1", "ivanova")[1] == {"happy": 4, "fear": 1}
@@ -119,7 +120,7 @@ def test_the_visitor_counter_gives_served_clients_unless_a_figure_was_entered(hu
     assert s["metrics"]["response_rate"]["value"] == pytest.approx(25.0)  # 5 ratings / 20 served
     # the next day has a counter too; the figure entered by hand for the first day wins over it
     hub.reading(MON_10 + 24 * H, "visitors", 30, device="door")
-    scopes.put_served(conn, "2026-11-23", "", 40, "manual")
+    served_counts.put_served(conn, "2026-11-23", "", 40, "manual")
     assert summary.summary(conn, MON_10, MON_10 + 25 * H)["served"] == 70
 
 
@@ -189,15 +190,16 @@ def test_the_api_serves_emotions_and_readings(hub):
 
 
 def test_visit_and_reading_buckets_reach_the_central_server_with_their_kind(hub, tmp_path):
-    from edge_hub.sync import page as sync
+    from edge_hub.sync import page as sync_page
+    from edge_hub.sync import pull as sync_pull
 
     hub.visit(MON_10, "happy")
     hub.reading(MON_10, "co2", 900)
     hub.press(MON_10, 5)
-    body = sync.page(hub.conn, 0, 100, SITE)
-    central = sync.open_central(tmp_path / "central.db")
+    body = sync_page.page(hub.conn, 0, 100, SITE)
+    central = sync_pull.open_central(tmp_path / "central.db")
     try:
-        sync.apply_page(central, body)
+        sync_pull.apply_page(central, body)
         kinds = dict(central.execute("SELECT kind, counts FROM central_buckets").fetchall())
     finally:
         central.close()

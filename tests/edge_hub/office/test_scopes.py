@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from edge_hub.api.main import create_app
+from edge_hub.app import create_app
 from edge_hub.office import scopes
+from edge_hub.office import shifts as shift_rules
 from tests.helpers import DeviceClient, press, wait_until
 
 MOSCOW = ZoneInfo("Europe/Moscow")  # the default office time zone
@@ -105,7 +106,7 @@ def test_a_device_is_put_on_a_window_before_or_after_it_was_seen(office, broker,
     assert registry["btn-05"]["first_seen"] and registry["btn-05"]["last_seen"]
     # the next press of btn-01 is attributed to its window and to the operator on shift then
     t = press("btn-01", seq=2)["ts"]
-    assert scopes.operator_at(db, "w1", t) is None
+    assert shift_rules.operator_at(db, "w1", t) is None
     start = datetime.fromtimestamp((t - 60_000) / 1000, MOSCOW).isoformat()
     end = datetime.fromtimestamp((t + 60_000) / 1000, MOSCOW).isoformat()
     assert shift(api, "petrov", "w1", start, end).status_code == 201
@@ -137,13 +138,13 @@ def test_operator_at_counts_the_start_in_and_the_end_out(office, db):
     second = shift(api, "petrov", "w1", "2026-11-23T13:00", "2026-11-23T18:00")
     assert second.status_code == 201, second.text
     nine, one, six = ms("2026-11-23T09:00"), ms("2026-11-23T13:00"), ms("2026-11-23T18:00")
-    assert scopes.operator_at(db, "w1", nine - 1) is None
-    assert scopes.operator_at(db, "w1", nine) == "ivanova"
-    assert scopes.operator_at(db, "w1", one - 1) == "ivanova"
-    assert scopes.operator_at(db, "w1", one) == "petrov"
-    assert scopes.operator_at(db, "w1", six - 1) == "petrov"
-    assert scopes.operator_at(db, "w1", six) is None
-    assert scopes.operator_at(db, "w2", nine) is None
+    assert shift_rules.operator_at(db, "w1", nine - 1) is None
+    assert shift_rules.operator_at(db, "w1", nine) == "ivanova"
+    assert shift_rules.operator_at(db, "w1", one - 1) == "ivanova"
+    assert shift_rules.operator_at(db, "w1", one) == "petrov"
+    assert shift_rules.operator_at(db, "w1", six - 1) == "petrov"
+    assert shift_rules.operator_at(db, "w1", six) is None
+    assert shift_rules.operator_at(db, "w2", nine) is None
     # an explicit offset wins over the office zone
     utc = shift(api, "ivanova", "w2", "2026-11-24T06:00:00Z", "2026-11-24T07:00:00Z").json()
     assert utc["start"] == "2026-11-24T09:00:00+03:00"
@@ -156,7 +157,7 @@ def test_operator_at_counts_the_start_in_and_the_end_out(office, db):
         "w2",
     ]
     assert api.delete(f"/api/v1/shifts/{second.json()['id']}").status_code == 204
-    assert scopes.operator_at(db, "w1", one) is None
+    assert shift_rules.operator_at(db, "w1", one) is None
     assert api.delete(f"/api/v1/shifts/{second.json()['id']}").status_code == 404
 
 

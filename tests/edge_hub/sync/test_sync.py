@@ -27,12 +27,16 @@ from click.testing import CliRunner
 from fastapi import FastAPI, Request, Response
 from fastapi.testclient import TestClient
 
-from edge_hub.api.main import create_app
+from edge_hub.app import create_app
 from edge_hub.cli import cli
 from edge_hub.db.store import Store
+from edge_hub.errors import SyncError
 from edge_hub.metrics import aggregates
 from edge_hub.runtime import Runtime
-from edge_hub.sync import page as sync
+from edge_hub.sync import page as sync_page
+from edge_hub.sync import pull as sync_pull
+from edge_hub.sync import push as sync_push
+from edge_hub.sync import tokens as sync_tokens
 from tests.helpers import SITE, FedHub, free_port, wait_until
 
 H = 3_600_000
@@ -57,7 +61,7 @@ class SyncedHub(FedHub):
 
     @property
     def hub_id(self) -> str:
-        return sync.hub_id(self.conn)
+        return sync_page.hub_id(self.conn)
 
     def buckets(self) -> dict[str, tuple]:
         return {
@@ -198,23 +202,25 @@ class CutAfter(httpx.BaseTransport):
 
 def test_a_token_is_random_shown_once_stored_only_as_a_hash_and_revocable(make_hub):
     conn = make_hub("a").conn
-    token = sync.create_token(conn, name="central-msk")
-    other = sync.create_token(conn)
+    token = sync_tokens.create_token(conn, name="central-msk")
+    other = sync_tokens.create_token(conn)
     assert token.startswith("otk_") and len(token) >= 40 and token != other
     stored = conn.execute("SELECT * FROM sync_tokens").fetchall()
     assert not any(token in str(v) or token[4:] in str(v) for row in stored for v in row)
-    assert sync.check_token(conn, token, "sync:read") and sync.check_token(conn, other, "sync:read")
-    assert not sync.check_token(conn, token, "admin")
-    assert not sync.check_token(conn, token + "x", "sync:read")
-    assert not sync.check_token(conn, "", "sync:read")
-    (info,) = [t for t in sync.list_tokens(conn) if t.name == "central-msk"]
-    assert sync.revoke_token(conn, info.id) is True
-    assert sync.revoke_token(conn, info.id) is False  # already revoked
-    assert not sync.check_token(conn, token, "sync:read") and sync.check_token(conn, other, "sync:read")
-    with pytest.raises(sync.TokenNotFound):
-        sync.revoke_token(conn, 999)
-    with pytest.raises(sync.SyncError, match="unknown scope"):
-        sync.create_token(conn, scope="admin")
+    assert sync_tokens.check_token(conn, token, "sync:read")
+    assert sync_tokens.check_token(conn, other, "sync:read")
+    assert not sync_tokens.check_token(conn, token, "admin")
+    assert not sync_tokens.check_token(conn, token + "x", "sync:read")
+    assert not sync_tokens.check_token(conn, "", "sync:read")
+    (info,) = [t for t in sync_tokens.list_tokens(conn) if t.name == "central-msk"]
+    assert sync_tokens.revoke_token(conn, info.id) is True
+    assert sync_tokens.revoke_token(conn, info.id) is False  # already revoked
+    assert not sync_tokens.check_token(conn, token, "sync:read")
+    assert sync_tokens.check_token(conn, other, "sync:read")
+    with pytest.raises(sync_tokens.TokenNotFound):
+        sync_tokens.revoke_token(conn, 999)
+    with pytest.raises(SyncError, match="unknown scope"):
+        sync_tokens.create_token(conn, scope="admin")
 
 
 # --- the API --------------------------------------------------------------------------------
@@ -230,13 +236,13 @@ def api(make_hub):
 def test_the_pull_api_wants_a_live_bearer_token_with_the_sync_read_scope(api):
     hub, client = api
     url = "/api/v1/sync/aggregates"
-    token = sync.create_token(hub.conn, name="central")
-    revoked = sync.create_token(hub.conn)
-    sync.revoke_token(hub.conn, sync.find_token(hub.conn, revoked).id)
+    token = sync_tokens.create_token(hub.conn, name="central")
+    revoked = sync_tokens.create_token(hub.conn)
+    sync_tokens.revoke_token(hub.conn, sync_tokens.find_token(hub.conn, revoked).id)
     # a token of another scope (a later version's), written as such a version would
     hub.conn.execute(
         "INSERT INTO sync_tokens (name, scope, token_hash, created_at) VALUES ('x', 'admin', ?, 0)",
-        (sync._hash("otk_other_scope"),),
+        (sync_tokens._hash("otk_other_scope"),),
     )
     hub.conn.commit()
     for headers in (
@@ -253,7 +259,7 @@ def test_the_pull_api_wants_a_live_bearer_token_with_the_sync_read_scope(api):
         assert " / " in r.json()["detail"]
     r = client.get(url, headers={"Authorization": "Bearer otk_other_scope"})
     assert r.status_code == 403 and "insufficient_scope" in r.headers["www-authenticate"]
-    assert sync.find_token(hub.conn, token).last_used_at is None
+    assert sync_tokens.find_token(hub.conn, token).last_used_at is None
     ok = client.get(url, headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200
     body = ok.json()
@@ -263,7 +269,7 @@ def test_the_pull_api_wants_a_live_bearer_token_with_the_sync_read_scope(api):
                          "kind", "counts", "flagged", "n"}  # fmt: skip
     assert item["hour"] == "2026-11-23T07:00:00Z" and item["kind"] == "answers"
     assert item["n"] == sum(item["counts"].values())
-    assert sync.find_token(hub.conn, token).last_used_at is not None
+    assert sync_tokens.find_token(hub.conn, token).last_used_at is not None
     auth = {"Authorization": f"Bearer {token}"}
     bad_params = (
         ({"limit": 0}, 422),
@@ -278,7 +284,7 @@ def test_the_pull_api_wants_a_live_bearer_token_with_the_sync_read_scope(api):
 
 def test_pages_are_stable_in_seq_order_and_a_late_event_shows_its_bucket_again(api):
     hub, client = api
-    auth = {"Authorization": f"Bearer {sync.create_token(hub.conn)}"}
+    auth = {"Authorization": f"Bearer {sync_tokens.create_token(hub.conn)}"}
 
     def walk(after: str | None, limit: int) -> tuple[list[dict], str | None]:
         items, cursor = [], after
@@ -320,12 +326,12 @@ def test_two_hubs_late_events_and_an_interrupted_pull_count_every_press_exactly_
     assert north.hub_id != south.hub_id
     hubs = {}
     for hub in (north, south):
-        hubs[hub.hub_id] = (hub, serve(hub_app(hub)).url, sync.create_token(hub.conn, name="central"))
+        hubs[hub.hub_id] = (hub, serve(hub_app(hub)).url, sync_tokens.create_token(hub.conn, name="central"))
 
     # a first full pull of both
     for hub, url, token in hubs.values():
-        pages: list[sync.PageProgress] = []
-        stats = sync.pull(url, token, central, limit=4, progress=pages.append)
+        pages: list[sync_pull.PageProgress] = []
+        stats = sync_pull.pull(url, token, central, limit=4, progress=pages.append)
         assert stats.hub_id == hub.hub_id and stats.items == len(hub.buckets()) == stats.new
         assert [p.number for p in pages] == list(range(1, len(pages) + 1)) and len(pages) == stats.pages
         assert central_totals(central, hub.hub_id) == hub.pressed
@@ -345,24 +351,24 @@ def test_two_hubs_late_events_and_an_interrupted_pull_count_every_press_exactly_
     _, n_url, n_token = hubs[north.hub_id]
     before = cursor_of(central, north.hub_id)
     transport = CutAfter(2)
-    with httpx.Client(transport=transport) as client, pytest.raises(sync.SyncError, match="cannot reach"):
-        sync.pull(n_url, n_token, central, limit=2, client=client)
-    first_two = sync.page(north.conn, before, 4)["items"]
+    with httpx.Client(transport=transport) as client, pytest.raises(SyncError, match="cannot reach"):
+        sync_pull.pull(n_url, n_token, central, limit=2, client=client)
+    first_two = sync_page.page(north.conn, before, 4)["items"]
     assert cursor_of(central, north.hub_id) == first_two[3]["seq"]
     assert central_totals(central, north.hub_id) != north.pressed  # not everything yet ...
     held = central_rows(central, north.hub_id)
     assert all(held[i["key"]][0] == i["revision"] for i in first_two)
-    (pending,) = sync.page(north.conn, first_two[3]["seq"], 10)["items"]
+    (pending,) = sync_page.page(north.conn, first_two[3]["seq"], 10)["items"]
     assert held.get(pending["key"], (0,))[0] < pending["revision"]
     # ... and a progress callback that blows up after its page was stored: the page stays
     with pytest.raises(RuntimeError):
-        sync.pull(n_url, n_token, central, limit=1, progress=_explode)
+        sync_pull.pull(n_url, n_token, central, limit=1, progress=_explode)
     assert cursor_of(central, north.hub_id) == pending["seq"]
 
     # resumed: every press counted exactly once, on both hubs; the central copy is the hub's
     for hub_id, hub in changed.items():
         _, url, token = hubs[hub_id]
-        stats = sync.pull(url, token, central, limit=3)
+        stats = sync_pull.pull(url, token, central, limit=3)
         assert stats.new + stats.updated == stats.items
         assert central_totals(central, hub_id) == hub.pressed
         assert central_rows(central, hub_id) == hub.buckets()
@@ -373,29 +379,29 @@ def test_two_hubs_late_events_and_an_interrupted_pull_count_every_press_exactly_
     snapshot = central_dump(central)
     for hub_id in changed:
         _, url, token = hubs[hub_id]
-        again = sync.pull(url, token, central, limit=5)
+        again = sync_pull.pull(url, token, central, limit=5)
         assert (again.items, again.new, again.updated) == (0, 0, 0)
-        full = sync.pull(url, token, central, limit=5, from_start=True)
+        full = sync_pull.pull(url, token, central, limit=5, from_start=True)
         assert full.items == len(changed[hub_id].buckets()) == full.unchanged
     assert central_dump(central) == snapshot
 
 
-def _explode(progress: sync.PageProgress) -> None:
+def _explode(progress: sync_pull.PageProgress) -> None:
     raise RuntimeError("the puller crashed after storing a page")
 
 
 def test_an_old_or_repeated_page_never_overwrites_a_newer_revision(make_hub, tmp_path):
     hub = make_hub("a")
     hub.presses([(MON, 5, "btn-01"), (MON + H, 4, "btn-01")])
-    old = sync.page(hub.conn, 0, 100)
+    old = sync_page.page(hub.conn, 0, 100)
     hub.presses([(MON + 5 * MIN, 1, "btn-01")])  # late: revision 2 of the first hour
-    new = sync.page(hub.conn, 0, 100)
-    conn = sync.open_central(tmp_path / "central.db")
+    new = sync_page.page(hub.conn, 0, 100)
+    conn = sync_pull.open_central(tmp_path / "central.db")
     try:
-        assert sync.apply_page(conn, new) == sync.Applied(2, 0, 0, new["high_water"])
+        assert sync_pull.apply_page(conn, new) == sync_pull.Applied(2, 0, 0, new["high_water"])
         # the old page arrives late (out of order), then the new one again
-        assert sync.apply_page(conn, old) == sync.Applied(0, 0, 2, new["high_water"])
-        assert sync.apply_page(conn, new) == sync.Applied(0, 0, 2, new["high_water"])
+        assert sync_pull.apply_page(conn, old) == sync_pull.Applied(0, 0, 2, new["high_water"])
+        assert sync_pull.apply_page(conn, new) == sync_pull.Applied(0, 0, 2, new["high_water"])
         rows = dict(conn.execute("SELECT key, revision FROM central_buckets"))
     finally:
         conn.close()
@@ -426,11 +432,11 @@ def test_a_replaced_hub_database_starts_its_own_cursor_and_a_restored_one_is_ref
     day_of_presses(old, ("btn-01",), hours=6, per_hour=2)
     day_of_presses(new, ("btn-01",), hours=2, per_hour=2)
     old_url, new_url = serve(hub_app(old)).url, serve(hub_app(new)).url
-    old_token, new_token = sync.create_token(old.conn), sync.create_token(new.conn)
-    assert sync.pull(old_url, old_token, central).cursor == 6
+    old_token, new_token = sync_tokens.create_token(old.conn), sync_tokens.create_token(new.conn)
+    assert sync_pull.pull(old_url, old_token, central).cursor == 6
     # the office's hub was reinstalled: a new database (new hub id) answers at the same URL
     with httpx.Client(transport=Redirect(new_url)) as client:
-        stats = sync.pull(old_url, new_token, central, client=client)
+        stats = sync_pull.pull(old_url, new_token, central, client=client)
     assert (stats.hub_id, stats.items, stats.new) == (new.hub_id, 2, 2)
     assert central_totals(central, new.hub_id) == new.pressed
     assert central_totals(central, old.hub_id) == old.pressed
@@ -439,10 +445,10 @@ def test_a_replaced_hub_database_starts_its_own_cursor_and_a_restored_one_is_ref
     with sqlite3.connect(backup) as copy:
         old.conn.backup(copy)
     old.presses([(MON + 7 * H, 3, "btn-01")])
-    sync.pull(old_url, old_token, central)
+    sync_pull.pull(old_url, old_token, central)
     restored = serve(create_app(Runtime(SITE, backup, "mqtt://test"))).url
-    with pytest.raises(sync.SyncError, match="older backup"):
-        sync.pull(restored, old_token, central)
+    with pytest.raises(SyncError, match="older backup"):
+        sync_pull.pull(restored, old_token, central)
     assert central_totals(central, old.hub_id) == old.pressed
 
 
@@ -466,7 +472,7 @@ class Gate:
 def test_edge_hub_sync_pull_killed_midway_resumes_without_counting_twice(make_hub, serve, tmp_path):
     hub = make_hub("a")
     day_of_presses(hub, ("btn-01", "btn-02"), hours=10, per_hour=2)
-    token = sync.create_token(hub.conn)
+    token = sync_tokens.create_token(hub.conn)
     gate = Gate(hub_app(hub), open_requests=3)
     url = serve(gate).url
     central = tmp_path / "central.db"
@@ -484,7 +490,7 @@ def test_edge_hub_sync_pull_killed_midway_resumes_without_counting_twice(make_hu
             proc.kill()
             proc.wait(10)
     gate.released = True
-    assert cursor_of(central, hub.hub_id) == sync.page(hub.conn, 0, 6)["items"][-1]["seq"]
+    assert cursor_of(central, hub.hub_id) == sync_page.page(hub.conn, 0, 6)["items"][-1]["seq"]
     hub.presses([(MON + 15 * MIN, 1, "btn-02")])  # and a late one meanwhile
     done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -504,7 +510,7 @@ def test_the_pusher_retries_with_backoff_and_delivers_each_change_once(make_hub,
     hub = make_hub("a")
     day_of_presses(hub, ("btn-01",), hours=4, per_hour=3)
     central_path = tmp_path / "central.db"
-    central = sync.open_central(central_path)
+    central = sync_pull.open_central(central_path)
     receiver = FastAPI()
     calls = {"n": 0, "bad_auth": 0}
 
@@ -516,11 +522,11 @@ def test_the_pusher_retries_with_backoff_and_delivers_each_change_once(make_hub,
             return Response(status_code=401)
         if calls["n"] <= 2:  # the central server is down for a while
             return Response(status_code=503)
-        sync.apply_page(central, orjson.loads(await request.body()), source="push")
+        sync_pull.apply_page(central, orjson.loads(await request.body()), source="push")
         return Response(status_code=204)
 
     url = serve(receiver).url + "/ingest"
-    pusher = sync.Pusher(hub.path, url, "central-secret", site=SITE, limit=3, interval_s=0.05,
+    pusher = sync_push.Pusher(hub.path, url, "central-secret", site=SITE, limit=3, interval_s=0.05,
                          backoff_s=0.02, max_backoff_s=0.1)  # fmt: skip
     pusher.start()
     try:
@@ -554,8 +560,8 @@ def test_token_create_list_and_revoke_from_the_command_line(tmp_path, monkeypatc
     assert "cannot be shown again" in created.stderr and "повторно" in created.stderr
     store = Store.open(db)
     try:
-        assert sync.check_token(store.conn, token, "sync:read")
-        token_id = sync.find_token(store.conn, token).id
+        assert sync_tokens.check_token(store.conn, token, "sync:read")
+        token_id = sync_tokens.find_token(store.conn, token).id
     finally:
         store.close()
     listed = runner.invoke(cli, ["token", "list", "--db", str(db)])
@@ -571,6 +577,6 @@ def test_token_create_list_and_revoke_from_the_command_line(tmp_path, monkeypatc
     assert bad_scope.exit_code == 2
     store = Store.open(db)
     try:
-        assert not sync.check_token(store.conn, token, "sync:read")
+        assert not sync_tokens.check_token(store.conn, token, "sync:read")
     finally:
         store.close()

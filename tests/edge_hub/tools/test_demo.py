@@ -173,10 +173,10 @@ def test_the_demo_looks_like_an_office_on_its_first_start_and_keeps_it_once(tmp_
     """The first start seeds a month of office history through the real ingest path before its
     banner; every page's source has something true to show at once. A second start on the same
     folder keeps that history and adds none of it again (only live presses)."""
-    from edge_hub.alerts import engine as alerts
+    from edge_hub.alerts import lifecycle as alerts
     from edge_hub.db.store import Store
     from edge_hub.metrics import export, summary
-    from edge_hub.office import settings as office
+    from edge_hub.office import settings as office_settings
     from hub_ui import numbers
 
     data = tmp_path / "demo"
@@ -188,7 +188,7 @@ def test_the_demo_looks_like_an_office_on_its_first_start_and_keeps_it_once(tmp_
         reader = Store.reader(run.db)
         try:
             conn = reader.conn
-            settings = office.load(conn)
+            settings = office_settings.load(conn)
             now = int(datetime.now(UTC).timestamp() * 1000)
             month = (now - 30 * 86_400_000, now)
             ranked = [r for r in numbers.league(conn, settings, *month)["rows"] if r["rank"] is not None]
@@ -254,9 +254,9 @@ def sign_in_with_the_printed_credentials(banner: str, data) -> None:
 
 
 def test_the_demo_account_is_made_once_per_folder(tmp_path):
+    from edge_hub.api import auth
     from edge_hub.cli import _demo_login
     from edge_hub.db.store import Store
-    from hub_ui import auth
 
     db = tmp_path / "hub.db"
     Store.open(db).close()

@@ -8,18 +8,19 @@ from datetime import date, timedelta
 
 import pytest
 
-from edge_hub.alerts import engine as alerts
+from edge_hub.alerts import lifecycle as alerts
 from edge_hub.db.store import Store
 from edge_hub.metrics import export, summary
 from edge_hub.office import scopes
-from edge_hub.office import settings as office
+from edge_hub.office import settings as office_settings
+from edge_hub.office import shifts as shift_rules
 from edge_hub.tools import demo as demo_office
 from hub_ui import numbers
 
 SITE = "office-1"
 CONSOLES = ["btn-01", "btn-02"]  # as the demo tests start it: fewer live consoles than windows
 #: Wednesday 25 Nov 2026, 12:30 in Moscow: the first start of the demo
-NOW = int(office.OfficeSettings().at(date(2026, 11, 25), "12:30"))
+NOW = int(office_settings.OfficeSettings().at(date(2026, 11, 25), "12:30"))
 DAY_MS = 86_400_000
 
 
@@ -44,7 +45,7 @@ def history_rows(conn) -> tuple:
 
 def test_the_first_start_makes_an_office_with_a_month_of_history(seeded):
     conn, report, lines, _ = seeded
-    settings = office.load(conn)
+    settings = office_settings.load(conn)
     assert report.seeded and report.presses > 4000 and lines, "the seed prints its progress"
     # scopes: three departments, a window per console (at least four), two operators each
     assert {d["name"] for d in scopes.departments(conn)} == {
@@ -58,12 +59,12 @@ def test_the_first_start_makes_an_office_with_a_month_of_history(seeded):
     # shifts cover the opening hours of the past 30 days and the coming week, at every window
     for days in (-30, -1, 0, 7):
         day = date(2026, 11, 25) + timedelta(days=days)
-        spans = settings.opening_hours[office.WEEKDAYS[day.weekday()]]
+        spans = settings.opening_hours[office_settings.WEEKDAYS[day.weekday()]]
         for window in windows:
             for start, end in spans:
                 lo, hi = settings.at(day, start), settings.at(day, end)
-                covered = sorted((s["start_ms"], s["end_ms"]) for s in
-                                 scopes.shifts(conn, window=window["id"], from_ms=lo, to_ms=hi))  # fmt: skip
+                found = shift_rules.shifts(conn, window=window["id"], from_ms=lo, to_ms=hi)
+                covered = sorted((s["start_ms"], s["end_ms"]) for s in found)
                 assert covered and covered[0][0] <= lo and covered[-1][1] >= hi, (day, window["id"])
     # every press went through ingest: nothing quarantined, no identity alarms (one incarnation
     # per console, the history's boot 0 under the console's own inc)
