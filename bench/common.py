@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from edge_hub.transport.broker import die_with_parent, find_mosquitto
@@ -117,3 +121,40 @@ def save_results(results: dict, name: str) -> Path:
     out = RESULTS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     return out
+
+
+@dataclass
+class Outcome:
+    """How a bench's run ended: ``code`` 0 (done), 1 (a phase failed: ``error``) or 130 (stopped)."""
+
+    code: int = 0
+    error: str | None = None
+
+
+@contextmanager
+def bench_run(
+    tmp: Path, keep: bool, *cleanups: Callable[[], object], stopping: str = ""
+) -> Iterator[Outcome]:
+    """The run of a bench, every bench the same way: a :class:`BenchError` is reported as FAILED
+    (exit code 1), Ctrl-C or SIGTERM as interrupted (130); then, whatever happened, each of
+    ``cleanups`` runs (one failing does not skip the others) and ``tmp`` is removed unless
+    ``keep``. The block's result is in the yielded :class:`Outcome`."""
+    outcome = Outcome()
+    try:
+        yield outcome
+    except BenchError as exc:
+        print(f"\nbench: FAILED: {exc}", file=sys.stderr, flush=True)
+        outcome.code, outcome.error = 1, str(exc)
+    except (Interrupted, KeyboardInterrupt):
+        print("\nbench: interrupted" + (f"; {stopping}" if stopping else ""), file=sys.stderr, flush=True)
+        outcome.code = 130
+    finally:
+        for cleanup in cleanups:
+            try:
+                cleanup()
+            except Exception as exc:  # the next clean-up and the folder still go
+                log(f"clean-up {getattr(cleanup, '__qualname__', cleanup)} failed: {exc}")
+        if keep:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import STOP, BenchError, Children, Interrupted, check_stop, log, prepare, save_results
+from common import STOP, BenchError, Children, bench_run, check_stop, log, prepare, save_results
 
 DEVICE = "cam-bench"
 SITE = "bench"
@@ -95,7 +94,9 @@ def child(args: argparse.Namespace) -> int:
     os.sched_setaffinity(0, {args.cpu})
     from emotion_model.classifier import EmotionClassifier
     from emotion_model.detect import make_detector
-    from emotion_model.monitor import Monitor, MonitorDevice, Pipeline
+    from emotion_model.monitor.device import MonitorDevice
+    from emotion_model.monitor.loop import Monitor
+    from emotion_model.monitor.pipeline import Pipeline
     from emotion_model.track import Tracker
 
     kw = {"threads": 1} if args.child == "blazeface" else {}
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     binary = prepare()
     if binary is None:
         return 1
-    from edge_hub.broker import free_port, wait_for_port, write_mosquitto_config
+    from edge_hub.transport.broker import free_port, wait_for_port, write_mosquitto_config
 
     cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
     tmp = Path(tempfile.mkdtemp(prefix="otk-bench-emotion-"))
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "params": {k: v for k, v in vars(args).items() if k not in INTERNAL} | {"cpu": cpu},
         "detectors": {},
     }
-    try:
+    with bench_run(tmp, args.keep, children.stop_all) as run:
         port = free_port()
         files, passwords = write_mosquitto_config(
             tmp / "broker", site=SITE, port=port, devices={DEVICE: None}
@@ -243,18 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                 tail = (tmp / f"{name}.log").read_text(errors="replace")[-2000:]
                 raise BenchError(f"{name} child exited with {proc.returncode}:\n{tail}")
             results["detectors"][name] = json.loads(out.read_text())
-    except BenchError as exc:
-        print(f"\nbench: FAILED: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except (Interrupted, KeyboardInterrupt):
-        print("\nbench: interrupted", file=sys.stderr, flush=True)
-        return 130
-    finally:
-        children.stop_all()
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    if run.code:
+        return run.code
     out = save_results(results, "emotion")
     print_summary(results, out)
     dets = results["detectors"]

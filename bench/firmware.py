@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from common import (  # noqa: E402
     BenchError,
     Children,
-    Interrupted,
+    bench_run,
     check_stop,
     log,
     percentile,
@@ -634,121 +634,112 @@ def main(argv: list[str] | None = None) -> int:
     children = Children()
     tmp = Path(tempfile.mkdtemp(prefix="otklik-fwbench-"))
     hub = tap = None
-    code = 1
-    try:
-        # 0. the outbox a console reopens at every boot after the hub was away
-        if args.outbox_runs:
-            log(f"outbox: {args.outbox_presses} presses with the hub away, before and after the bound")
-            results["outbox"] = outbox_bench(tmp, args.outbox_presses, args.outbox_runs)
-        if args.outbox_only:
-            raise _Done
-        port = free_port(HOST)  # the consoles' listener (client id forced to the login)
-        hub_port = free_port(HOST)  # the hub's own listener (the hub and its tap)
-        files, passwords = write_mosquitto_config(
-            tmp / "broker", site=SITE, port=port, devices=dict.fromkeys(DEVICE_IDS), hub_port=hub_port
-        )
-        hub_password = passwords[HUB_USER]
-        broker = children.start([binary, "-c", str(files.conf)], tmp / "mosquitto.log")
-        wait_for_port(HOST, port, 10, broker)
-        wait_for_port(HOST, hub_port, 10, broker)
-        settings = load_settings(
-            site=SITE,
-            mqtt_url=f"mqtt://{HOST}:{hub_port}",
-            mqtt_username=HUB_USER,
-            mqtt_password=hub_password,
-            data_dir=tmp / "hub",
-            listen=f"{HOST}:{free_port(HOST)}",
-        )
-        hub = Hub(settings)
-        hub.start()
-        wait_for(hub.wait_connected, 15, "the hub to connect")
-        tap = Tap(hub_port, hub_password)
-        log(f"mosquitto on {HOST}:{port}, in-process hub (batch {settings.batch_ms} ms), tap on; {tmp}")
+    with bench_run(
+        tmp, args.keep, lambda: tap is not None and tap.close(), lambda: hub is not None and hub.stop(),
+        children.stop_all,
+    ) as run:
+        try:
+            # 0. the outbox a console reopens at every boot after the hub was away
+            if args.outbox_runs:
+                log(f"outbox: {args.outbox_presses} presses with the hub away, before and after the bound")
+                results["outbox"] = outbox_bench(tmp, args.outbox_presses, args.outbox_runs)
+            if args.outbox_only:
+                raise _Done
+            port = free_port(HOST)  # the consoles' listener (client id forced to the login)
+            hub_port = free_port(HOST)  # the hub's own listener (the hub and its tap)
+            files, passwords = write_mosquitto_config(
+                tmp / "broker", site=SITE, port=port, devices=dict.fromkeys(DEVICE_IDS), hub_port=hub_port
+            )
+            hub_password = passwords[HUB_USER]
+            broker = children.start([binary, "-c", str(files.conf)], tmp / "mosquitto.log")
+            wait_for_port(HOST, port, 10, broker)
+            wait_for_port(HOST, hub_port, 10, broker)
+            settings = load_settings(
+                site=SITE,
+                mqtt_url=f"mqtt://{HOST}:{hub_port}",
+                mqtt_username=HUB_USER,
+                mqtt_password=hub_password,
+                data_dir=tmp / "hub",
+                listen=f"{HOST}:{free_port(HOST)}",
+            )
+            hub = Hub(settings)
+            hub.start()
+            wait_for(hub.wait_connected, 15, "the hub to connect")
+            tap = Tap(hub_port, hub_password)
+            log(f"mosquitto on {HOST}:{port}, in-process hub (batch {settings.batch_ms} ms), tap on; {tmp}")
 
-        # 1. heap high-water mark: micropython.mem_peak() in this build counts every m_malloc ever
-        # made (the GC never calls m_free), so it is no high-water mark; binary-search the heap.
-        if args.heap_steps:
+            # 1. heap high-water mark: micropython.mem_peak() in this build counts every m_malloc ever
+            # made (the GC never calls m_free), so it is no high-water mark; binary-search the heap.
+            if args.heap_steps:
+                log(
+                    f"heap search: smallest -X heapsize where a console connects and delivers "
+                    f"{args.heap_presses} presses ({args.heap_steps} steps)"
+                )
+                spare = [*DEVICE_IDS[5:10], *DEVICE_IDS[15:20]]  # consoles use btn-01..05, bare btn-11..15
+                mpy = compile_mpy(tmp / "mpy")
+                counter = [0]
+                results["heap_search"] = {}
+                for label, first in (("source", None), ("mpy", mpy)):
+                    hs = heap_search(children, tmp, tap, port, passwords, spare, args.heap_presses,
+                                     args.heap_steps, 8, HEAPSIZE_KB, label, first, counter)  # fmt: skip
+                    results["heap_search"][label] = hs
+                    log(f"heap search ({label}): fails at {hs['max_failed_heap_kb']}k, "
+                        f"works at {hs['min_ok_heap_kb']}k")  # fmt: skip
+
+            # 2. press -> publish latency of the real console
+            ids = list(DEVICE_IDS[: args.devices])
+            consoles = [
+                Unit(tmp, f"console-{d}", d, port, passwords[d], lockout_ms=0, heartbeat_s=10).start_console(
+                    children
+                )
+                for d in ids
+            ]
+            for u in consoles:
+                wait_for(lambda u=u: tap.online(u.device), BOOT_S, f"{u.device} to connect", u.proc)
+            sleep(0.5)  # the console subscribes to its ack topic after the CONNACK
             log(
-                f"heap search: smallest -X heapsize where a console connects and delivers "
-                f"{args.heap_presses} presses ({args.heap_steps} steps)"
+                f"consoles: {len(consoles)} up at -X heapsize={HEAPSIZE_KB}k; pressing {args.presses} x "
+                f"each, {args.spacing_ms} ms apart, hold {args.hold_ms} ms"
             )
-            spare = [*DEVICE_IDS[5:10], *DEVICE_IDS[15:20]]  # consoles use btn-01..05, bare btn-11..15
-            mpy = compile_mpy(tmp / "mpy")
-            counter = [0]
-            results["heap_search"] = {}
-            for label, first in (("source", None), ("mpy", mpy)):
-                hs = heap_search(children, tmp, tap, port, passwords, spare, args.heap_presses,
-                                 args.heap_steps, 8, HEAPSIZE_KB, label, first, counter)  # fmt: skip
-                results["heap_search"][label] = hs
-                log(f"heap search ({label}): fails at {hs['max_failed_heap_kb']}k, "
-                    f"works at {hs['min_ok_heap_kb']}k")  # fmt: skip
+            press_rounds(consoles, args.presses, args.spacing_ms, args.hold_ms, "consoles")
+            total = args.presses * len(consoles)
+            wait_for(lambda: tap.count(ids) >= total, DRAIN_S, f"{total} console events")
+            sleep(0.5)
+            lat, missing = latencies(tap, consoles, 1)
+            results["console"] = {**summary(lat), "missing": missing, "received": tap.count(ids)}
+            with tap.lock:
+                heap = {d: [b.get("heap_free") for _, b in tap.statuses if b.get("device") == d] for d in ids}
+            results["heap_free_samples"] = heap
+            crashed = [u.device for u in consoles if u.proc.poll() is not None or "Error" in u.log_text()]
+            results["console"]["errors_in_log"] = crashed
+            for u in consoles:
+                children.stop(u.proc, 5)
+            log(f"consoles: press->publish {fmt(results['console'])}, missing {missing}")
 
-        # 2. press -> publish latency of the real console
-        ids = list(DEVICE_IDS[: args.devices])
-        consoles = [
-            Unit(tmp, f"console-{d}", d, port, passwords[d], lockout_ms=0, heartbeat_s=10).start_console(
-                children
-            )
-            for d in ids
-        ]
-        for u in consoles:
-            wait_for(lambda u=u: tap.online(u.device), BOOT_S, f"{u.device} to connect", u.proc)
-        sleep(0.5)  # the console subscribes to its ack topic after the CONNACK
-        log(
-            f"consoles: {len(consoles)} up at -X heapsize={HEAPSIZE_KB}k; pressing {args.presses} x each, "
-            f"{args.spacing_ms} ms apart, hold {args.hold_ms} ms"
-        )
-        press_rounds(consoles, args.presses, args.spacing_ms, args.hold_ms, "consoles")
-        total = args.presses * len(consoles)
-        wait_for(lambda: tap.count(ids) >= total, DRAIN_S, f"{total} console events")
-        sleep(0.5)
-        lat, missing = latencies(tap, consoles, 1)
-        results["console"] = {**summary(lat), "missing": missing, "received": tap.count(ids)}
-        with tap.lock:
-            heap = {d: [b.get("heap_free") for _, b in tap.statuses if b.get("device") == d] for d in ids}
-        results["heap_free_samples"] = heap
-        crashed = [u.device for u in consoles if u.proc.poll() is not None or "Error" in u.log_text()]
-        results["console"]["errors_in_log"] = crashed
-        for u in consoles:
-            children.stop(u.proc, 5)
-        log(f"consoles: press->publish {fmt(results['console'])}, missing {missing}")
+            # 3. the baseline: bare publisher on the same client and pin stub
+            script = tmp / "bare.py"
+            script.write_text(BARE_SCRIPT)
+            bare_ids = list(DEVICE_IDS[10 : 10 + args.devices])
+            bares = [
+                Unit(tmp, f"bare-{d}", d, port, passwords[d]).start_bare(children, script) for d in bare_ids
+            ]
+            for u in bares:
+                wait_for(lambda u=u: "ready" in u.log_text(), BOOT_S, f"bare {u.device} to connect", u.proc)
+            sleep(0.3)
+            log(f"bare: {len(bares)} publishers ready; same presses")
+            press_rounds(bares, args.presses, args.spacing_ms, args.hold_ms, "bare", buttons=1)
+            wait_for(lambda: tap.count(bare_ids) >= total, DRAIN_S, f"{total} bare events")
+            lat_b, missing_b = latencies(tap, bares, 1)
+            results["bare"] = {**summary(lat_b), "missing": missing_b}
+            log(f"bare: press->publish {fmt(results['bare'])}, missing {missing_b}")
 
-        # 3. the baseline: bare publisher on the same client and pin stub
-        script = tmp / "bare.py"
-        script.write_text(BARE_SCRIPT)
-        bare_ids = list(DEVICE_IDS[10 : 10 + args.devices])
-        bares = [Unit(tmp, f"bare-{d}", d, port, passwords[d]).start_bare(children, script) for d in bare_ids]
-        for u in bares:
-            wait_for(lambda u=u: "ready" in u.log_text(), BOOT_S, f"bare {u.device} to connect", u.proc)
-        sleep(0.3)
-        log(f"bare: {len(bares)} publishers ready; same presses")
-        press_rounds(bares, args.presses, args.spacing_ms, args.hold_ms, "bare", buttons=1)
-        wait_for(lambda: tap.count(bare_ids) >= total, DRAIN_S, f"{total} bare events")
-        lat_b, missing_b = latencies(tap, bares, 1)
-        results["bare"] = {**summary(lat_b), "missing": missing_b}
-        log(f"bare: press->publish {fmt(results['bare'])}, missing {missing_b}")
-
-        ratio = results["console"]["p50_ms"] / results["bare"]["p50_ms"]
-        results["ratio_p50"] = round(ratio, 2)
-        code = 0
-    except _Done:
-        code = 0
-    except Interrupted:
-        log("interrupted")
-        code = 130
-    except BenchError as e:
-        log(f"FAILED: {e}")
-        results["error"] = str(e)
-    finally:
-        if tap is not None:
-            tap.close()
-        if hub is not None:
-            hub.stop()
-        children.stop_all()
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+            ratio = results["console"]["p50_ms"] / results["bare"]["p50_ms"]
+            results["ratio_p50"] = round(ratio, 2)
+        except _Done:
+            pass
+    code = run.code
+    if run.error:
+        results["error"] = run.error
 
     out = save_results(results, "firmware")
     log(f"results: {out.relative_to(ROOT)}")

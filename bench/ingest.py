@@ -55,7 +55,7 @@ from common import (
     STOP,
     BenchError,
     Children,
-    Interrupted,
+    bench_run,
     check_stop,
     log,
     percentile,
@@ -816,7 +816,7 @@ def main(argv: list[str] | None = None) -> int:
     boot = 0
     children = Children()
     tmp = Path(tempfile.mkdtemp(prefix="otklik-bench-"))
-    try:
+    with bench_run(tmp, args.keep, children.stop_all, stopping="stopping the hub and the broker") as run:
         # 1. the broker, with the hub's real lossless configuration
         devices = device_ids(args.devices)
         port = free_port(HOST)  # the devices' listener (client id forced to the login)
@@ -898,18 +898,8 @@ def main(argv: list[str] | None = None) -> int:
         hub.stop()
         if args.py_spy_out:
             results["py_spy_profile"] = args.py_spy_out
-    except BenchError as exc:
-        print(f"\nbench: FAILED: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except (Interrupted, KeyboardInterrupt):
-        print("\nbench: interrupted; stopping the hub and the broker", file=sys.stderr, flush=True)
-        return 130
-    finally:
-        children.stop_all()
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    if run.code:
+        return run.code
 
     results["raw"], results["hub"] = median_run(results["raw_runs"]), median_run(results["hub_runs"])
     raw_median = statistics.median(run["msg_per_s"] for run in results["raw_runs"])

@@ -2,7 +2,7 @@
 and a full sync pull of all the buckets.
 
 1. Build: a year of presses (default 50 devices x 200 a day, ~3.65 M) into a temporary hub
-   database through the hub's real write path, ``Store.commit_batch`` with big batches (one
+   database through the hub's real write path, ``edge_hub.ingest.commit.commit`` with big batches (one
    local day of every device per batch), so attribution (window, operator on shift), trust
    flags and the hourly aggregates are maintained exactly as ingest maintains them.
 2. Query: ``edge_hub.metrics.summary.summary`` for one month and for the whole period, against a plain
@@ -22,7 +22,6 @@ import datetime as dt
 import os
 import platform
 import random
-import shutil
 import signal
 import sqlite3
 import statistics
@@ -35,13 +34,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from common import STOP, BenchError, Interrupted, check_stop, log, request_stop, save_results
+from common import STOP, BenchError, bench_run, check_stop, log, request_stop, save_results
 
 from edge_hub.db.store import Store
+from edge_hub.ingest import commit as ingest_commit
 from edge_hub.metrics import summary
 from edge_hub.office import scopes
-from edge_hub.office import settings as office
-from edge_hub.sync import page as sync
+from edge_hub.office import settings as office_settings
+from edge_hub.office import shifts as shift_rules
+from edge_hub.sync import page as sync_page
 
 ZONE = "Europe/Moscow"
 START = dt.date(2025, 1, 1)  # the first local day of the data
@@ -69,7 +70,8 @@ def setup_office(conn: sqlite3.Connection, args: argparse.Namespace, zone: ZoneI
     """Settings, departments, one window per device with two operators taking turns, one shift a
     day per window covering the opening hours; all through edge_hub.office.scopes. Returns the devices."""
     hours = [(f"{OPEN:02d}:00", f"{CLOSE:02d}:00")]
-    office.save(conn, office.OfficeSettings(timezone=ZONE, opening_hours={d: hours for d in office.WEEKDAYS}))
+    week = {d: hours for d in office_settings.WEEKDAYS}
+    office_settings.save(conn, office_settings.OfficeSettings(timezone=ZONE, opening_hours=week))
     for d in range(DEPARTMENTS):
         scopes.put_department(conn, f"dep-{d}", f"Отдел {d}")
     devices = [f"btn-{i:03d}" for i in range(args.devices)]
@@ -85,7 +87,7 @@ def setup_office(conn: sqlite3.Connection, args: argparse.Namespace, zone: ZoneI
         start = midnight(day, zone) + OPEN * 3_600_000
         for i in range(args.devices):
             operator = f"op-{i:03d}-{'ab'[day_index % 2]}"
-            scopes.add_shift(conn, operator, f"w-{i:03d}", start, start + (CLOSE - OPEN) * 3_600_000)
+            shift_rules.add_shift(conn, operator, f"w-{i:03d}", start, start + (CLOSE - OPEN) * 3_600_000)
         check_stop()
     shifts_s = time.perf_counter() - t0
     log(f"scopes: {DEPARTMENTS} departments, {args.devices} windows, {2 * args.devices} operators, "
@@ -96,7 +98,7 @@ def setup_office(conn: sqlite3.Connection, args: argparse.Namespace, zone: ZoneI
 def day_batch(
     rng: random.Random, devices: list[str], day_start: int, per_day: int, seqs: dict[str, int]
 ) -> tuple[list[tuple], list[tuple[str, int, int]]]:
-    """One local day of presses of every device, in time order, as Store.commit_batch rows."""
+    """One local day of presses of every device, in time order, as ingest commit rows."""
     span = (CLOSE - OPEN) * 3_600_000
     opened = day_start + OPEN * 3_600_000
     rows = []
@@ -125,7 +127,7 @@ def build(store: Store, args: argparse.Namespace, zone: ZoneInfo) -> dict[str, A
     seqs = dict.fromkeys(devices, 0)
     total = args.days * args.devices * args.per_day
     log(f"build: {args.days} days x {args.devices} devices x {args.per_day} presses = {total:,} presses, "
-        f"one Store.commit_batch per day ({args.devices * args.per_day:,} events)")  # fmt: skip
+        f"one ingest commit per day ({args.devices * args.per_day:,} events)")  # fmt: skip
     t0 = last_log = time.perf_counter()
     commit_s = 0.0
     stored = 0
@@ -133,7 +135,7 @@ def build(store: Store, args: argparse.Namespace, zone: ZoneInfo) -> dict[str, A
         rows, seen = day_batch(rng, devices, midnight(START + dt.timedelta(days=day_index), zone),
                                args.per_day, seqs)  # fmt: skip
         t = time.perf_counter()
-        stored += store.commit_batch(rows, seen=seen)
+        stored += ingest_commit.commit(store.conn, rows, seen=seen).inserted
         commit_s += time.perf_counter() - t
         now = time.perf_counter()
         if now - last_log >= args.progress_s or day_index == args.days - 1:
@@ -219,7 +221,7 @@ def pull_all(conn: sqlite3.Connection) -> dict[str, Any]:
     after, buckets, pages = 0, 0, 0
     t0 = time.perf_counter()
     while True:
-        body = sync.page(conn, after, PAGE_LIMIT)
+        body = sync_page.page(conn, after, PAGE_LIMIT)
         buckets += len(body["items"])
         pages += 1
         if body["next_cursor"] is None:
@@ -270,11 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix="otklik-metrics-bench-"))
     store = Store.open(tmp / "hub.db")
-    try:
+    with bench_run(tmp, args.keep, store.close) as run:
         results["build"] = build(store, args, zone)
         b = results["build"]
         log(f"built {b['presses']:,} presses in {b['build_s']:.1f} s ({b['presses_per_s']:,} presses/s, "
-            f"{b['commit_s']:.1f} s in Store.commit_batch), {b['buckets']:,} hourly buckets, "
+            f"{b['commit_s']:.1f} s in ingest commit), {b['buckets']:,} hourly buckets, "
             f"flags {b['flags']}, database {b['db_mb']:,} MB")  # fmt: skip
         first, end = START, START + dt.timedelta(days=args.days)
         month_end = min(end, dt.date(first.year + (first.month == 12), first.month % 12 + 1, 1))
@@ -294,18 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             reader.close()
         if results["sync"]["buckets"] != b["buckets"]:
             raise BenchError(f"the pull gave {results['sync']['buckets']:,} buckets of {b['buckets']:,}")
-    except BenchError as exc:
-        print(f"\nbench: FAILED: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except (Interrupted, KeyboardInterrupt):
-        print("\nbench: interrupted", file=sys.stderr, flush=True)
-        return 130
-    finally:
-        store.close()
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    if run.code:
+        return run.code
     out = save_results(results, "metrics")
     print_summary(results, out)
     q = results["queries"]
@@ -320,7 +312,7 @@ def print_summary(r: dict, out: Path) -> None:
           f"SQLite {m['sqlite']} ===")  # fmt: skip
     print(f"data: {p['days']} days x {p['devices']} devices x {p['per_day']} presses/day = {b['presses']:,} "
           f"presses; {b['buckets']:,} hourly buckets; database {b['db_mb']:,} MB")  # fmt: skip
-    print(f"build through Store.commit_batch (one batch per day): {b['build_s']:.1f} s, "
+    print(f"build through ingest commit (one batch per day): {b['build_s']:.1f} s, "
           f"{b['presses_per_s']:,} presses/s; flags {b['flags']}")  # fmt: skip
     for label, q in r["queries"].items():
         print(f"{label} ({r['periods'][label]}): CSAT {q['csat']:.4f} %, n {q['n']:,} (summary = scan)")
