@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "params": {k: v for k, v in vars(args).items() if k not in INTERNAL} | {"cpu": cpu},
         "detectors": {},
     }
-    with bench_run(tmp, args.keep, children.stop_all) as run:
+    with bench_run(tmp, args.keep, children.stop_all) as outcome:
         port = free_port()
         files, passwords = write_mosquitto_config(
             tmp / "broker", site=SITE, port=port, devices={DEVICE: None}
@@ -244,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                 tail = (tmp / f"{name}.log").read_text(errors="replace")[-2000:]
                 raise BenchError(f"{name} child exited with {proc.returncode}:\n{tail}")
             results["detectors"][name] = json.loads(out.read_text())
-    if run.code:
-        return run.code
+    if outcome.code:
+        return outcome.code
     out = save_results(results, "emotion")
     print_summary(results, out)
     dets = results["detectors"]

@@ -637,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
     with bench_run(
         tmp, args.keep, lambda: tap is not None and tap.close(), lambda: hub is not None and hub.stop(),
         children.stop_all,
-    ) as run:
+    ) as outcome:
         try:
             # 0. the outbox a console reopens at every boot after the hub was away
             if args.outbox_runs:
@@ -737,9 +737,9 @@ def main(argv: list[str] | None = None) -> int:
             results["ratio_p50"] = round(ratio, 2)
         except _Done:
             pass
-    code = run.code
-    if run.error:
-        results["error"] = run.error
+    code = outcome.code
+    if outcome.error:
+        results["error"] = outcome.error
 
     out = save_results(results, "firmware")
     log(f"results: {out.relative_to(ROOT)}")

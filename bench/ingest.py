@@ -816,7 +816,7 @@ def main(argv: list[str] | None = None) -> int:
     boot = 0
     children = Children()
     tmp = Path(tempfile.mkdtemp(prefix="otklik-bench-"))
-    with bench_run(tmp, args.keep, children.stop_all, stopping="stopping the hub and the broker") as run:
+    with bench_run(tmp, args.keep, children.stop_all, stopping="stopping the hub and the broker") as outcome:
         # 1. the broker, with the hub's real lossless configuration
         devices = device_ids(args.devices)
         port = free_port(HOST)  # the devices' listener (client id forced to the login)
@@ -898,8 +898,8 @@ def main(argv: list[str] | None = None) -> int:
         hub.stop()
         if args.py_spy_out:
             results["py_spy_profile"] = args.py_spy_out
-    if run.code:
-        return run.code
+    if outcome.code:
+        return outcome.code
 
     results["raw"], results["hub"] = median_run(results["raw_runs"]), median_run(results["hub_runs"])
     raw_median = statistics.median(run["msg_per_s"] for run in results["raw_runs"])

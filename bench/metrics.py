@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix="otklik-metrics-bench-"))
     store = Store.open(tmp / "hub.db")
-    with bench_run(tmp, args.keep, store.close) as run:
+    with bench_run(tmp, args.keep, store.close) as outcome:
         results["build"] = build(store, args, zone)
         b = results["build"]
         log(f"built {b['presses']:,} presses in {b['build_s']:.1f} s ({b['presses_per_s']:,} presses/s, "
@@ -296,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             reader.close()
         if results["sync"]["buckets"] != b["buckets"]:
             raise BenchError(f"the pull gave {results['sync']['buckets']:,} buckets of {b['buckets']:,}")
-    if run.code:
-        return run.code
+    if outcome.code:
+        return outcome.code
     out = save_results(results, "metrics")
     print_summary(results, out)
     q = results["queries"]
