@@ -399,3 +399,221 @@ def test_config_rev_stops_at_2_31_minus_1(contract: Contract):
     contract.parse(topic, json.dumps({"v": 1, "device": "btn-01", "rev": 2**31 - 1}).encode())
     with pytest.raises(ContractError):
         contract.parse(topic, json.dumps({"v": 1, "device": "btn-01", "rev": 2**31}).encode())
+
+
+# ---------------------------------------------------------------- survey kiosk (issue 14)
+
+KIOSK_CONFIG = mqtt_schemas.EXAMPLES_DIR / "valid" / "config-kiosk-survey.json"
+KIOSK_ANSWER = mqtt_schemas.EXAMPLES_DIR / "valid" / "event-press-survey-csat.json"
+
+
+def _body(path: Path) -> dict:
+    return json.loads(mqtt_schemas.load_example(path)[1])
+
+
+def _reason(contract: Contract, py_validators, kind: str, body: dict) -> str | None:
+    """The hub's reason for a body (None: accepted); the pure-Python validator must agree on schema."""
+    device = body.get("device", "btn-01")
+    try:
+        contract.parse(mqtt_schemas.topic(SITE, device, kind), json.dumps(body, ensure_ascii=False).encode())
+    except ContractError as exc:
+        if exc.reason == "schema":
+            assert not py_validators[kind].is_valid(body), "jsonschema accepts what the hub rejects"
+        return exc.reason
+    assert py_validators[kind].is_valid(body), "the hub accepts what jsonschema rejects"
+    return None
+
+
+def test_old_press_without_session_still_needs_a_button(contract: Contract, py_validators):
+    body = _body(MINIMAL_PRESS)
+    assert "session" not in body and _reason(contract, py_validators, "event", body) is None
+    del body["button"]
+    assert _reason(contract, py_validators, "event", body) == "schema"
+    with pytest.raises(ContractError, match='"button" is a required property'):
+        contract.parse(mqtt_schemas.topic(SITE, body["device"], "event"), json.dumps(body).encode())
+    # the new optional fields do not stand in for a session
+    body |= {"dwell_ms": 100, "help": True, "option": "queue"}
+    assert _reason(contract, py_validators, "event", body) == "schema"
+
+
+def test_kiosk_answer_needs_no_button_but_a_button_is_still_checked(contract: Contract, py_validators):
+    body = _body(KIOSK_ANSWER)
+    assert "button" not in body and _reason(contract, py_validators, "event", body) is None
+    assert _reason(contract, py_validators, "event", body | {"button": 3}) is None
+    assert _reason(contract, py_validators, "event", body | {"button": 0}) == "schema"
+    assert _reason(contract, py_validators, "event", body | {"button": 6}) == "schema"
+
+
+def test_press_required_fields_did_not_grow():
+    """No new required field on a press: only 'button' moved from always to 'unless session'."""
+    press = mqtt_schemas.schemas()[mqtt_schemas.schema_uri("event-press")]
+    assert set(press["required"]) == {"v", "type", "device", "boot", "seq", "up", "value"}
+
+
+@pytest.mark.parametrize(
+    ("session", "ok"),
+    [("0", True), ("0123456789abcdef", True), ("k7q2m9x4", True), ("", False), ("0123456789abcdefg", False),
+     ("K7Q2", False), ("a-b", False), ("a_b", False), ("ключ", False), (7, False), (None, False)],
+)  # fmt: skip
+def test_session_id(contract: Contract, py_validators, session, ok: bool):
+    body = _body(KIOSK_ANSWER) | {"session": session}
+    assert _reason(contract, py_validators, "event", body) == (None if ok else "schema")
+
+
+@pytest.mark.parametrize(
+    ("dwell", "ok"),
+    [(0, True), (3_600_000, True), (-1, False), (3_600_001, False), (1.5, False), ("10", False)],
+)
+def test_dwell_ms_range(contract: Contract, py_validators, dwell, ok: bool):
+    body = _body(KIOSK_ANSWER) | {"dwell_ms": dwell}
+    assert _reason(contract, py_validators, "event", body) == (None if ok else "schema")
+
+
+@pytest.mark.parametrize(("value", "ok"), [(0, False), (1, True), (6, True), (7, False)])
+def test_choice_answer_value_is_an_option_index(contract: Contract, py_validators, value: int, ok: bool):
+    body = _body(KIOSK_ANSWER) | {"question": "what_wrong", "option": "queue", "value": value}
+    assert _reason(contract, py_validators, "event", body) == (None if ok else "schema")
+    # without an option the same value is an ordinary answer (0..10)
+    del body["option"]
+    assert _reason(contract, py_validators, "event", body) is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "ok"),
+    [
+        ({"phone": "+79161234567", "consent": True, "callback": True}, True),
+        ({"phone": "89161234567", "consent": True, "callback": True}, True),
+        ({"phone": "+79161234567", "callback": True}, False),  # no consent
+        ({"phone": "+79161234567", "consent": False, "callback": True}, False),
+        ({"phone": "+79161234567", "consent": True}, False),  # a phone is for a callback
+        ({"phone": "+79161234567", "consent": True, "callback": False}, False),
+        ({"consent": True}, False),  # consent to what?
+        ({"consent": True, "callback": True}, False),
+        ({"phone": "+7 916 123-45-67", "consent": True, "callback": True}, False),
+        ({"phone": "+1234567890123456", "consent": True, "callback": True}, False),  # 16 digits
+        ({"phone": 79161234567, "consent": True, "callback": True}, False),
+        ({"callback": True}, True),  # a callback without a number, as before
+    ],
+)  # fmt: skip
+def test_phone_only_with_consent_and_callback(contract: Contract, py_validators, extra: dict, ok: bool):
+    body = _body(KIOSK_ANSWER) | extra
+    assert _reason(contract, py_validators, "event", body) == (None if ok else "schema")
+
+
+@pytest.mark.parametrize("phone", ["8 (916) 123-45-67", "+79161234567", 79161234567, '+7"916'])
+def test_quarantine_detail_never_repeats_a_phone_number(contract: Contract, phone):
+    body = _body(KIOSK_ANSWER) | {"phone": phone, "callback": "yes"}  # fails on phone or on callback
+    with pytest.raises(ContractError) as excinfo:
+        contract.parse(mqtt_schemas.topic(SITE, body["device"], "event"), json.dumps(body).encode())
+    detail = excinfo.value.detail
+    assert str(phone) not in detail and json.dumps(phone) not in detail, detail
+
+
+SCALES = ["csat5", "nps11", "ces7", "yesno", "agree11", "choice"]
+
+
+def test_config_scales():
+    question = mqtt_schemas.schemas()[mqtt_schemas.schema_uri("config")]["$defs"]["question"]
+    assert question["properties"]["scale"]["enum"] == SCALES
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("with_options", [True, False])
+def test_options_only_and_always_on_a_choice_question(contract: Contract, py_validators, scale, with_options):
+    body = _body(KIOSK_CONFIG)
+    question = body["questions"][1]
+    question["scale"] = scale
+    if not with_options:
+        del question["options"]
+    ok = with_options == (scale == "choice")
+    assert _reason(contract, py_validators, "config", body) == (None if ok else "schema")
+
+
+@pytest.mark.parametrize(("count", "ok"), [(0, False), (1, True), (6, True), (7, False)])
+def test_choice_has_1_to_6_options(contract: Contract, py_validators, count: int, ok: bool):
+    body = _body(KIOSK_CONFIG)
+    body["questions"][1]["options"] = [{"id": f"o{i}", "text": {"ru": f"Вариант {i}"}} for i in range(count)]
+    assert _reason(contract, py_validators, "config", body) == (None if ok else "schema")
+
+
+@pytest.mark.parametrize(("length", "ok"), [(1, True), (60, True), (0, False), (61, False)])
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_option_text_length(contract: Contract, py_validators, lang: str, length: int, ok: bool):
+    body = _body(KIOSK_CONFIG)
+    body["questions"][1]["options"][0]["text"][lang] = "ж" * length
+    assert _reason(contract, py_validators, "config", body) == (None if ok else "schema")
+
+
+def test_main_question_is_a_rating_asked_always(contract: Contract, py_validators):
+    body = _body(KIOSK_CONFIG)
+    assert _reason(contract, py_validators, "config", body) is None
+    main = body["questions"][0]
+    assert _reason(contract, py_validators, "config", body | {"questions": [main | {"show_if": {
+        "question": "nps", "values": [1]}}]}) == "schema"  # fmt: skip
+    choice = body["questions"][1]
+    del choice["show_if"]
+    choice["options"] = choice["options"][:2]  # six such questions must still fit in 4096 bytes
+    assert _reason(contract, py_validators, "config", body | {"questions": [choice]}) == "schema"
+    # but every later question may be a choice, with or without show_if, and questions stay at most 5
+    assert _reason(contract, py_validators, "config", body | {"questions": [main, choice, choice]}) is None
+    assert _reason(contract, py_validators, "config", body | {"questions": [main] + [choice] * 4}) is None
+    assert _reason(contract, py_validators, "config", body | {"questions": [main] + [choice] * 5}) == "schema"
+
+
+@pytest.mark.parametrize(
+    ("show_if", "ok"),
+    [
+        ({"question": "csat", "values": [1]}, True),
+        ({"question": "csat", "values": list(range(11))}, True),
+        ({"question": "csat", "values": []}, False),
+        ({"question": "csat", "values": [1, 1]}, False),
+        ({"question": "csat", "values": [11]}, False),
+        ({"question": "csat", "values": [-1]}, False),
+        ({"question": "csat"}, False),
+        ({"values": [1]}, False),
+        ({"question": "Csat", "values": [1]}, False),
+        ({"question": "csat", "values": [1], "op": "in"}, False),
+    ],
+)  # fmt: skip
+def test_show_if(contract: Contract, py_validators, show_if: dict, ok: bool):
+    body = _body(KIOSK_CONFIG)
+    body["questions"][1]["show_if"] = show_if
+    assert _reason(contract, py_validators, "config", body) == (None if ok else "schema")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "ok"),
+    [
+        ("idle_s", 10, True), ("idle_s", 600, True), ("idle_s", 9, False), ("idle_s", 601, False),
+        ("idle_s", 30.5, False),
+        ("langs", ["ru"], True), ("langs", ["en", "ru"], True), ("langs", [], False),
+        ("langs", ["ru", "ru"], False), ("langs", ["kk"], False), ("langs", "ru", False),
+        ("critic_help", False, True), ("critic_help", 1, False),
+        ("welcome", {"ru": "Здравствуйте"}, True), ("welcome", {"en": "Hello"}, False),
+        ("welcome", {"ru": ""}, False), ("thanks", {"ru": "Спасибо", "en": "Thanks"}, True),
+        ("thanks", {"ru": "Спасибо", "kk": "Рахмет"}, False),
+    ],
+)  # fmt: skip
+def test_survey_level_fields(contract: Contract, py_validators, field: str, value, ok: bool):
+    body = _body(KIOSK_CONFIG) | {field: value}
+    assert _reason(contract, py_validators, "config", body) == (None if ok else "schema")
+
+
+def test_survey_defaults_are_stated():
+    props = mqtt_schemas.schemas()[mqtt_schemas.schema_uri("config")]["properties"]
+    assert props["idle_s"]["default"] == 30 and "30" in props["idle_s"]["description"]
+    assert props["langs"]["default"] == ["ru"]
+    assert props["critic_help"]["default"] is False
+
+
+def test_kiosk_answers_of_one_visitor_share_a_session():
+    """The examples tell one story: a survey config and the answers it produces."""
+    config = _body(KIOSK_CONFIG)
+    questions = {q["id"]: q for q in config["questions"]}
+    answers = [_body(p) for p in VALID if p.stem.startswith("event-press-survey-")]
+    answers = [a for a in answers if a["device"] == config["device"] and a.get("question") in questions]
+    assert len({a["session"] for a in answers}) >= 2
+    for answer in answers:
+        question = questions[answer["question"]]
+        if question["scale"] == "choice":
+            assert question["options"][answer["value"] - 1]["id"] == answer["option"]

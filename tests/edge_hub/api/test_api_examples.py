@@ -28,6 +28,10 @@ def _feed(hub: FedHub, paths: list[Path]) -> None:
     hub.ingestor.process(batch)
 
 
+def _without_phone(payload: dict) -> dict:
+    return {k: v for k, v in payload.items() if k != "phone"}
+
+
 def _client(path: Path) -> TestClient:
     return TestClient(create_app(Runtime(SITE, path, "mqtt://test", None, None)))
 
@@ -49,7 +53,9 @@ def test_each_valid_event_example_is_listed_as_sent(tmp_path, path):
     answer = _client(tmp_path / "hub.db").get("/api/v1/events")
     assert answer.status_code == 200, answer.text
     [item] = answer.json()["items"]
-    assert item["payload"] == sent
+    # What the hub does with a kiosk visitor's phone number (who may see it, its deletion after a
+    # configured number of days) comes with the hub's side of issue 14: not pinned here.
+    assert _without_phone(item["payload"]) == _without_phone(sent)
     assert (item["device"], item["type"], item["boot"], item["seq"]) == (
         sent["device"], sent["type"], sent["boot"], sent["seq"],
     )  # fmt: skip
