@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.firmware.upy import run_micropython
+from tests.firmware.upy import ROOT, run_micropython
 
 
 def upy(code: str, cwd: Path):
@@ -332,3 +332,21 @@ def test_a_config_the_flash_refuses_is_still_applied_and_counted(tmp_path):
     lines = result.stdout.strip().splitlines()
     assert [json.loads(line) for line in lines[-2:]] == [[True, "ok"], [7, 1]], result.stdout + result.stderr
     assert "config not saved" in lines[0]
+
+
+def test_the_device_checks_every_config_example_as_the_contract_does(tmp_path):
+    """A board has no JSON Schema validator: otk/config.py checks a config by hand. Every valid
+    config example of the contract must pass it, and every invalid one be refused (the survey
+    fields included)."""
+    examples = {}
+    for kind in ("valid", "invalid"):
+        for path in sorted((ROOT / "mqtt_schemas" / "examples" / kind).glob("config-*.json")):
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            examples[f"{kind}/{path.name}"] = [doc["topic"].split("/")[3], doc["payload"]]
+    (tmp_path / "examples.json").write_text(json.dumps(examples), encoding="utf-8")
+    result = run_micropython(Path(__file__).parent / "scripts" / "config_examples.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    verdicts = json.loads(result.stdout)
+    wrong = {n: v for n, v in verdicts.items() if (v is None) != n.startswith("valid/")}
+    assert not wrong, wrong
+    assert len(verdicts) >= 30
