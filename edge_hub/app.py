@@ -25,6 +25,7 @@ from edge_hub.db.store import Store
 from edge_hub.errors import ConfigError
 from edge_hub.ingest.contract import Contract
 from edge_hub.ingest.ingestor import Ingestor
+from edge_hub.office import survey as office_survey
 from edge_hub.runtime import Runtime
 from edge_hub.sync.push import Pusher
 from edge_hub.transport.broker import HUB_USER, EmbeddedBroker
@@ -61,6 +62,9 @@ INGEST_RESTART_S = 1.0
 class Hub:
     """Start with :meth:`start`, then :meth:`serve` (blocks until Ctrl-C / SIGTERM) or :meth:`stop`."""
 
+    #: how often terminals seen for the first time get the survey's config (seconds)
+    config_round_s = 30.0
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.broker: EmbeddedBroker | None = None
@@ -68,6 +72,7 @@ class Hub:
         self._thread: threading.Thread | None = None
         self.alerts: AlertEngine | None = None
         self.pusher: Pusher | None = None
+        self._configs: threading.Thread | None = None
         self._stopping = threading.Event()
         self.runtime: Runtime | None = None
         #: Called first by stop(), e.g. to stop simulated devices while the broker still runs.
@@ -123,6 +128,8 @@ class Hub:
         self._thread.start()
         self.alerts = AlertEngine(s.db_path)
         self.alerts.start()
+        self._configs = threading.Thread(target=self._keep_configs, name="configs", daemon=True)
+        self._configs.start()
         if s.sync_push_url and s.sync_push_token is not None:
             token = s.sync_push_token.get_secret_value()
             interval = s.sync_push_interval_s
@@ -138,6 +145,29 @@ class Hub:
             except Exception:  # never let ingest die silently: log and go on
                 _LOGGER.exception("ingest loop crashed; restarting in %.0f s", INGEST_RESTART_S)
                 time.sleep(INGEST_RESTART_S)
+
+    def _keep_configs(self) -> None:
+        """The feedback terminals' configs (edge_hub/office/survey.py): every stored one once at
+        start (retained messages are the broker's, and a broker can lose them), then, every
+        :attr:`config_round_s`, a first config for each terminal seen since the survey was set."""
+        first = True
+        while not self._stopping.wait(0 if first else self.config_round_s):
+            try:
+                store = Store.writer(self.settings.db_path)
+                try:
+                    payloads = office_survey.configs(store.conn) if first else []
+                    for device in office_survey.terminals(store.conn):
+                        payload = office_survey.ensure_config(store.conn, device)
+                        if payload is not None:
+                            payloads.append(payload)
+                finally:
+                    store.close()
+                assert self.runtime is not None
+                for payload in payloads:
+                    self.runtime.publish_config(payload)
+                first = False
+            except Exception:  # the next round tries again
+                _LOGGER.exception("sending the terminals' configs failed")
 
     def wait_connected(self, timeout: float = 15.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -168,6 +198,8 @@ class Hub:
             callback()
         self.before_stop.clear()
         self._stopping.set()
+        if self._configs is not None:
+            self._configs.join(5)
         if self.alerts is not None:
             self.alerts.stop()
         if self.pusher is not None:

@@ -1,6 +1,7 @@
 """What the API needs to know about the running hub: where the database is, and how ingest
 and the broker are doing. The API reads it; only the hub's own threads change it — except
-:meth:`Runtime.command`, which hands a command to the ingest thread to publish."""
+:meth:`Runtime.command` and :meth:`Runtime.publish_config`, which hand a message to the ingest
+thread to publish."""
 
 from __future__ import annotations
 
@@ -78,6 +79,27 @@ class Runtime:
         ingestor.send(topic, payload, qos=1)
         _LOGGER.info("command %s (%s) to %s", command_id, cmd, device)
         return command_id
+
+    def publish_config(self, payload: dict[str, Any]) -> None:
+        """Hand a device's config (the contract's config message) to the broker as the retained
+        message of ``otk/v1/{site}/{device}/config`` at QoS 1: the device gets it whenever it
+        connects, and applies it when its ``rev`` is above the one it has. Checked against the
+        contract first (:class:`InvalidCommand`); while the hub is offline it waits in the
+        connection's queue."""
+        topic = mqtt_schemas.topic(self.site, payload["device"], "config")
+        raw = orjson.dumps(payload)
+        ingestor = self.ingestor
+        if ingestor is None:
+            raise NotConnected("the hub is not connected to the broker / хаб не подключён к брокеру")
+        try:
+            ingestor.contract.parse(topic, raw)
+        except ContractError as exc:
+            raise InvalidCommand(
+                f"the config breaks the MQTT contract ({exc.detail or exc.reason}) / "
+                f"настройки нарушают контракт MQTT ({exc.detail or exc.reason})"
+            ) from None
+        ingestor.send(topic, raw, qos=1, retain=True)
+        _LOGGER.info("config rev %s to %s", payload.get("rev"), payload["device"])
 
     def _known(self, device: str) -> bool:
         conn = sqlite3.connect(f"file:{Path(self.db_path)}?mode=ro", uri=True, timeout=5)

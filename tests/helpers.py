@@ -34,10 +34,13 @@ from edge_hub.transport.broker import (
     write_mosquitto_config,
 )
 from edge_hub.transport.mqtt import BrokerAddress, Incoming
+from emotion_model.labels import LABELS
 
 SITE = "office-1"
 DEVICES = tuple(f"btn-{i:02d}" for i in range(1, 21))
-EMOTION_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+#: feedback terminals (survey kiosks) with a login on the test broker
+TERMINALS = ("kiosk-01", "kiosk-02", "kiosk-03")
+EMOTION_LABELS = LABELS  # the contract's, from emotion_model/labels.py
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05):
@@ -145,7 +148,8 @@ class Broker:
         self.port = free_port()  # the device listener: client id forced to the login name
         self.hub_port = free_port()  # the hub's loopback listener: for the hub's login
         self.files, self.passwords = write_mosquitto_config(
-            directory, site=site, port=self.port, devices=dict.fromkeys(DEVICES), hub_port=self.hub_port
+            directory, site=site, port=self.port, devices=dict.fromkeys(DEVICES + TERMINALS),
+            hub_port=self.hub_port,
         )
         self.proc: subprocess.Popen | None = None
 

@@ -22,7 +22,18 @@ from fastapi.responses import JSONResponse
 
 from edge_hub import __version__
 from edge_hub.api.access import SAFE_METHODS, api_access, api_caller_known
-from edge_hub.api.routes import alerts, devices, events, export, health, metrics, quarantine, scopes, sync
+from edge_hub.api.routes import (
+    alerts,
+    devices,
+    events,
+    export,
+    health,
+    metrics,
+    quarantine,
+    scopes,
+    survey,
+    sync,
+)  # fmt: skip
 from edge_hub.db.store import Store
 from edge_hub.office import shifts as shift_rules
 from edge_hub.runtime import Runtime
@@ -56,7 +67,7 @@ def create_api(runtime: Runtime) -> FastAPI:
     # A UI session or an api:* bearer token; open only before the first account exists
     # (hub_ui/README.md, "The JSON API"). The sync routes check their own sync:read token.
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(api_access)])
-    for module in (alerts, devices, events, metrics, export, quarantine, scopes):
+    for module in (alerts, devices, events, metrics, export, quarantine, scopes, survey):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(sync.router, prefix="/api/v1")

@@ -10,8 +10,8 @@ The tables, by owner of their rows:
 
 - ingest (edge_hub/ingest/): ``events``, ``quarantine``, ``devices``, ``device_incs``,
   ``identity_log``, ``meta`` (the hub id and cursors)
-- office (edge_hub/office/): ``office_settings``, ``departments``, ``windows``, ``operators``,
-  ``shifts``, ``served``
+- office (edge_hub/office/): ``office_settings`` (the settings and the survey), ``departments``,
+  ``windows``, ``operators``, ``shifts``, ``served``, ``device_configs``
 - metrics (edge_hub/metrics/aggregates.py): ``aggregates``, the hourly mergeable histograms
 - alerts (edge_hub/alerts/): ``alerts``, ``alert_log``
 - sync (edge_hub/sync/): ``sync_tokens``; the central file: ``central_buckets``, ``central_cursors``
@@ -118,6 +118,11 @@ def _office(db: Database) -> None:
         },
         pk="key", not_null=["hour", "device", "kind", "counts", "n", "revision", "seq"],
         if_not_exists=True,
+    )  # fmt: skip
+    # the config each feedback terminal is sent (edge_hub/office/survey.py), its revision only grows
+    db["device_configs"].create(
+        {"device": str, "rev": int, "payload": str, "updated_at": int},
+        pk="device", not_null=["rev", "payload", "updated_at"], if_not_exists=True,
     )  # fmt: skip
     db["aggregates"].create_index(["seq"], unique=True, if_not_exists=True)
     db["aggregates"].create_index(["hour"], if_not_exists=True)

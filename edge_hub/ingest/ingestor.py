@@ -82,7 +82,7 @@ class Ingestor:
         self._deadline = 0.0
         self._stop = threading.Event()
         #: publishes asked for by other threads (a command from the API), sent by the ingest thread
-        self._outgoing: queue.SimpleQueue[tuple[str, bytes, int]] = queue.SimpleQueue()
+        self._outgoing: queue.SimpleQueue[tuple[str, bytes, int, bool]] = queue.SimpleQueue()
         self.conn = MqttConnection(
             address,
             client_id,
@@ -123,16 +123,16 @@ class Ingestor:
     def stop(self) -> None:
         self._stop.set()
 
-    def send(self, topic: str, payload: bytes, qos: int = 1) -> None:
+    def send(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         """Publish from any thread: the connection is driven by the ingest thread alone, so the
         message waits here until that thread's next loop turn (at most ~0.5 s when idle)."""
-        self._outgoing.put((topic, payload, qos))
+        self._outgoing.put((topic, payload, qos, retain))
 
     def _send_outgoing(self) -> None:
         outgoing = self._outgoing
         while not outgoing.empty():
-            topic, payload, qos = outgoing.get_nowait()
-            self.conn.publish(topic, payload, qos=qos)
+            topic, payload, qos, retain = outgoing.get_nowait()
+            self.conn.publish(topic, payload, qos=qos, retain=retain)
 
     @property
     def lag_ms(self) -> int:

@@ -1,0 +1,164 @@
+"""The office's survey for its feedback terminals, and the config each terminal is sent.
+
+One survey per office (its editor and several surveys are issue 15's): at most five questions,
+the main one first, in the MQTT contract's config format (``questions``, ``welcome``, ``thanks``,
+``langs``, ``idle_s``, ``critic_help``, ``lockout_ms``; mqtt_schemas/schemas/config.schema.json).
+The contract checks the shape (the API runs it before :func:`put`); this module adds the rules a
+schema cannot say: unique question ids, a ``show_if`` that names an earlier question and values
+that question can take, a main question that is a rating and has no condition, and a scale that
+agrees with the office's metrics (``OfficeSettings.questions``: a question id keeps its scale, so
+the numbers stay comparable; a new rating question is added there).
+
+Each terminal (a device whose status says kind ``kiosk`` or ``survey``) gets its config as a
+retained message on ``otk/v1/{site}/{device}/config`` with its own revision, which only grows
+(table ``device_configs``): the device applies a config whose ``rev`` is above the one it has.
+Refusals raise :class:`SurveyError` with an "English / Russian" message.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from edge_hub.db.tx import immediate as _write
+from edge_hub.db.tx import now_ms
+from edge_hub.errors import OtklikError
+from edge_hub.metrics.formulas import SCALES
+from edge_hub.office import settings as office_settings
+
+#: the device kinds that run the survey (the touch kiosk, the button-survey terminal)
+TERMINAL_KINDS = ("kiosk", "survey")
+#: the survey's fields in a device's config (all of them optional but ``questions``)
+SURVEY_FIELDS = ("questions", "welcome", "thanks", "langs", "lang", "idle_s", "critic_help", "lockout_ms")
+_KEY = "survey"
+
+
+class SurveyError(OtklikError, ValueError):
+    """The survey was refused; the message is "English / Russian"."""
+
+
+def _values(question: dict[str, Any]) -> range:
+    if question["scale"] == "choice":
+        return range(1, len(question.get("options") or ()) + 1)
+    scale = SCALES[question["scale"]]
+    return range(scale.low, scale.high + 1)
+
+
+def check(survey: dict[str, Any], settings: office_settings.OfficeSettings) -> None:
+    """The rules the contract's schema cannot say (see the module's doc)."""
+    questions = survey.get("questions") or []
+    if not questions:
+        raise SurveyError("a survey needs at least one question / в опросе нужен хотя бы один вопрос")
+    seen: dict[str, dict[str, Any]] = {}
+    for number, q in enumerate(questions, 1):
+        qid = q["id"]
+        if qid in seen:
+            raise SurveyError(f"question id {qid!r} is used twice / вопрос {qid!r} указан дважды")
+        cond = q.get("show_if")
+        if number == 1:
+            if q["scale"] not in SCALES:
+                raise SurveyError(
+                    "the main (first) question must be a rating, not a choice / "
+                    "главный (первый) вопрос должен быть оценкой, а не выбором"
+                )
+            if cond:
+                raise SurveyError("the main question is always asked / главный вопрос задаётся всегда")
+        if cond:
+            earlier = seen.get(cond["question"])
+            if earlier is None:
+                raise SurveyError(
+                    f"question {number} depends on {cond['question']!r}, which is not an earlier "
+                    f"question / вопрос {number} зависит от {cond['question']!r}, но такого вопроса нет "
+                    "выше"
+                )
+            wrong = [v for v in cond["values"] if v not in _values(earlier)]
+            if wrong:
+                raise SurveyError(
+                    f"question {number}: {cond['question']!r} cannot be answered {wrong} / "
+                    f"вопрос {number}: у {cond['question']!r} нет ответов {wrong}"
+                )
+        known = settings.questions.get(qid)
+        if known is not None and q["scale"] != known:
+            raise SurveyError(
+                f"question {qid!r} is measured on {known} in this office, not {q['scale']}: give the "
+                f"new question another id / вопрос {qid!r} в этом офисе измеряется по шкале {known}, "
+                f"а не {q['scale']}: дайте новому вопросу другой id"
+            )
+        seen[qid] = q
+
+
+def get(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The office's survey, or None while none was set."""
+    row = conn.execute("SELECT value FROM office_settings WHERE key = ?", (_KEY,)).fetchone()
+    return orjson.loads(row[0]) if row else None
+
+
+def put(conn: sqlite3.Connection, survey: dict[str, Any]) -> list[dict[str, Any]]:
+    """Check and save the survey, register its rating questions' scales with the office's
+    metrics, and give every terminal its next config revision; returns the configs to publish
+    (one per terminal, in the contract's format)."""
+    survey = {k: survey[k] for k in SURVEY_FIELDS if k in survey}
+    with _write(conn):
+        settings = office_settings.load(conn)
+        check(survey, settings)
+        conn.execute(
+            "INSERT INTO office_settings (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (_KEY, orjson.dumps(survey).decode()),
+        )
+        new = {q["id"]: q["scale"] for q in survey["questions"] if q["scale"] in SCALES}
+        if any(qid not in settings.questions for qid in new):
+            wider = settings.model_copy(update={"questions": {**new, **settings.questions}})
+            conn.execute(  # office_settings.save's row, inside this transaction
+                "INSERT INTO office_settings (key, value) VALUES ('office', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (wider.model_dump_json(),),
+            )
+        return [_next_config(conn, device, survey) for device in terminals(conn)]
+
+
+def terminals(conn: sqlite3.Connection) -> list[str]:
+    """The devices that run the survey, by the kind their status reports."""
+    marks = ", ".join("?" * len(TERMINAL_KINDS))
+    rows = conn.execute(
+        f"SELECT device FROM devices WHERE kind IN ({marks}) ORDER BY device", TERMINAL_KINDS
+    )
+    return [device for (device,) in rows]
+
+
+def config_for(conn: sqlite3.Connection, device: str) -> dict[str, Any] | None:
+    """A terminal's current config (the retained message's payload), or None."""
+    row = conn.execute("SELECT payload FROM device_configs WHERE device = ?", (device,)).fetchone()
+    return orjson.loads(row[0]) if row else None
+
+
+def configs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every stored device config (republished when the hub starts: retained messages are the
+    broker's, and a broker can lose them)."""
+    return [orjson.loads(p) for (p,) in conn.execute("SELECT payload FROM device_configs ORDER BY device")]
+
+
+def ensure_config(conn: sqlite3.Connection, device: str) -> dict[str, Any] | None:
+    """The config of a terminal that has none yet while the office has a survey (a terminal seen
+    for the first time after the survey was set); None when there is nothing to send."""
+    survey = get(conn)
+    if survey is None or config_for(conn, device) is not None:
+        return None
+    with _write(conn):
+        return _next_config(conn, device, survey)
+
+
+def _next_config(conn: sqlite3.Connection, device: str, survey: dict[str, Any]) -> dict[str, Any]:
+    (rev,) = conn.execute(
+        "SELECT coalesce(max(rev), 0) + 1 FROM device_configs WHERE device = ?", (device,)
+    ).fetchone()
+    payload = {"v": 1, "device": device, "rev": rev, **survey}
+    conn.execute(
+        "INSERT INTO device_configs (device, rev, payload, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(device) DO UPDATE SET rev = excluded.rev, payload = excluded.payload, "
+        "updated_at = excluded.updated_at",
+        (device, rev, orjson.dumps(payload).decode(), now_ms()),
+    )
+    return payload

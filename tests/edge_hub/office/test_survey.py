@@ -1,0 +1,153 @@
+"""The office's survey (edge_hub/office/survey.py, PUT /api/v1/survey): the rules the contract's
+schema cannot say, the scales registered with the metrics, and the config each terminal gets as
+a retained message with a revision that only grows — on real SQLite, a real Mosquitto and the
+in-process hub; the terminal is a raw paho client with its own device login."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import orjson
+import paho.mqtt.client as paho
+import pytest
+from fastapi.testclient import TestClient
+from paho.mqtt.enums import CallbackAPIVersion
+
+import mqtt_schemas
+from edge_hub.app import Hub, create_app
+from edge_hub.db.store import Store
+from edge_hub.ingest.contract import Contract
+from edge_hub.office import settings as office_settings
+from edge_hub.office import survey as office_survey
+from tests.helpers import SITE, Broker, DeviceClient, wait_until
+
+CSAT = {"id": "csat", "text": {"ru": "Как вас обслужили?", "en": "How were you served?"}, "scale": "csat5"}
+NPS = {"id": "nps", "text": {"ru": "Порекомендуете нас?"}, "scale": "nps11"}
+SURVEY = {"questions": [CSAT, NPS], "lockout_ms": 10_000, "lang": "ru"}
+
+
+@pytest.fixture
+def conn(tmp_path):
+    store = Store.open(tmp_path / "hub.db")
+    yield store.conn
+    store.close()
+
+
+def _terminal(conn, device: str, kind: str = "kiosk") -> None:
+    sql = "INSERT INTO devices (device, kind, first_seen, last_seen) VALUES (?, ?, 0, 0)"
+    conn.execute(sql, (device, kind))
+    conn.commit()
+
+
+@pytest.mark.parametrize(
+    ("questions", "refusal"),
+    [
+        ([CSAT, CSAT], "used twice"),
+        ([{**CSAT, "show_if": {"question": "nps", "values": [1]}}], "always asked"),
+        ([CSAT, {**NPS, "show_if": {"question": "ces", "values": [1]}}], "not an earlier question"),
+        ([NPS, {**CSAT, "show_if": {"question": "nps", "values": [11]}}], "cannot be answered [11]"),
+        ([{**CSAT, "scale": "nps11"}], "measured on csat5"),  # csat keeps its scale in this office
+    ],
+)
+def test_the_rules_a_schema_cannot_say(conn, questions, refusal):
+    with pytest.raises(office_survey.SurveyError, match=refusal.replace("[", r"\[").replace("]", r"\]")):
+        office_survey.put(conn, {"questions": questions})
+    assert office_survey.get(conn) is None  # nothing saved
+
+
+def test_a_new_rating_question_is_registered_with_the_metrics(conn):
+    ease = {"id": "ease", "text": {"ru": "Легко ли было?"}, "scale": "ces7"}
+    office_survey.put(conn, {"questions": [CSAT, ease]})
+    assert office_settings.load(conn).questions["ease"] == "ces7"
+    assert office_settings.load(conn).questions["csat"] == "csat5"
+
+
+def test_each_terminal_gets_its_next_revision_and_other_devices_none(conn):
+    _terminal(conn, "kiosk-01")
+    _terminal(conn, "btn-01", "button")
+    first = office_survey.put(conn, SURVEY)
+    assert [(p["device"], p["rev"]) for p in first] == [("kiosk-01", 1)]
+    _terminal(conn, "kiosk-02")
+    second = office_survey.put(conn, {**SURVEY, "questions": [CSAT]})
+    assert [(p["device"], p["rev"]) for p in second] == [("kiosk-01", 2), ("kiosk-02", 1)]
+    contract = Contract()
+    for payload in second:  # every config the hub sends is one the contract accepts
+        contract.parse(mqtt_schemas.topic(SITE, payload["device"], "config"), orjson.dumps(payload))
+    assert office_survey.ensure_config(conn, "kiosk-02") is None  # it has one
+    _terminal(conn, "kiosk-03")
+    assert office_survey.ensure_config(conn, "kiosk-03")["rev"] == 1
+
+
+class ConfigListener:
+    """A terminal listening on its own config topic (raw paho, its own device login)."""
+
+    def __init__(self, broker: Broker, device: str) -> None:
+        self.topic = mqtt_schemas.topic(SITE, device, "config")
+        self.received: list[tuple[bool, dict]] = []  # (retained, payload)
+        self.lock = threading.Lock()
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"cfg-{device}-{os.getpid()}-{time.monotonic_ns()}",
+            protocol=paho.MQTTv311,
+        )  # fmt: skip
+        self.client.username_pw_set(*broker.creds(device))
+        self.client.on_connect = lambda c, *a: c.subscribe(self.topic, 1)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", broker.port, keepalive=30)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self.lock:
+            self.received.append((bool(msg.retain), orjson.loads(msg.payload)))
+
+    def revs(self) -> list[int]:
+        with self.lock:
+            return [p["rev"] for _, p in self.received]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def _status(broker: Broker, device: str, kind: str) -> None:
+    client = DeviceClient(broker, device)
+    body = {"v": 1, "device": device, "state": "online", "kind": kind, "fw": "0.2.0", "boot": 1, "up": 1000}
+    client.publish_raw(mqtt_schemas.topic(SITE, device, "status"), orjson.dumps(body), qos=1)
+    client.wait_published()
+    client.close()
+
+
+def test_the_survey_reaches_terminals_as_their_retained_config(make_hub, broker, monkeypatch):
+    monkeypatch.setattr(Hub, "config_round_s", 0.2)
+    hub: Hub = make_hub()
+    _status(broker, "kiosk-01", "kiosk")
+    wait_until(lambda: hub.runtime._known("kiosk-01"), 10, "the kiosk in the registry")
+    with TestClient(create_app(hub.runtime)) as client:
+        answer = client.put("/api/v1/survey", json=SURVEY)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["revs"] == {"kiosk-01": 1}
+        first = ConfigListener(broker, "kiosk-01")  # it may connect before or after the publish
+        wait_until(lambda: first.revs() == [1], 10, "the config rev 1")
+        first.close()
+        listener = ConfigListener(broker, "kiosk-01")  # a terminal connecting later: retained
+        try:
+            wait_until(lambda: listener.revs() == [1], 10, "the retained config rev 1")
+            assert listener.received[0][0] is True
+            assert listener.received[0][1]["questions"] == SURVEY["questions"]
+            client.put("/api/v1/survey", json={**SURVEY, "questions": [CSAT]})
+            wait_until(lambda: listener.revs() == [1, 2], 10, "the new config rev 2")
+            # a terminal seen after the survey was set gets it within a round
+            _status(broker, "kiosk-02", "kiosk")
+            second = ConfigListener(broker, "kiosk-02")
+            try:
+                wait_until(lambda: second.revs() == [1], 10, "kiosk-02's first config")
+            finally:
+                second.close()
+            refused = client.put("/api/v1/survey", json={"questions": [{**CSAT, "scale": "stars"}]})
+            assert refused.status_code == 422 and "контракт" in refused.json()["detail"]
+            unknown = client.put("/api/v1/survey", json={**SURVEY, "colour": "red"})
+            assert unknown.status_code == 422
+            assert client.get("/api/v1/survey").json()["revs"] == {"kiosk-01": 2, "kiosk-02": 1}
+        finally:
+            listener.close()
