@@ -118,22 +118,31 @@ def evaluate(conn: sqlite3.Connection, now_ms: int | None = None) -> list[int]:
 
 
 def _critics(conn: sqlite3.Connection, settings: OfficeSettings, now: int) -> list[int]:
-    """One alert per trusted negative press with a comment or a callback request."""
+    """One alert per trusted negative press with a comment or a callback request, and one per
+    survey visitor who asked for an administrator now (a ``help`` event, firmware/lib/otk/survey.py:
+    the rating it follows is found by the session)."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (_CRITIC_CURSOR,)).fetchone()
     after_id = int(row[0]) if row else 0
     (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
     # new arrivals (any press time) and the last days again (a press trusted since), by index
     rows = conn.execute(
         "SELECT id, device, window, operator, question, value, ts, json_extract(payload, '$.comment'), "
-        "json_extract(payload, '$.callback') FROM events WHERE id IN ("
+        "json_extract(payload, '$.callback'), json_extract(payload, '$.help'), "
+        "json_extract(payload, '$.session') FROM events WHERE id IN ("
         "SELECT id FROM events WHERE id > ? UNION SELECT id FROM events WHERE ts >= ?) "
         "AND type = 'press' AND flag IS NULL AND ("
-        "json_extract(payload, '$.comment') IS NOT NULL OR json_extract(payload, '$.callback') = 1) "
+        "json_extract(payload, '$.comment') IS NOT NULL OR json_extract(payload, '$.callback') = 1 "
+        "OR json_extract(payload, '$.help') = 1) "
         "AND NOT EXISTS (SELECT 1 FROM alerts WHERE key = 'critic:' || events.id) ORDER BY id",
         (after_id, now - CRITIC_LOOKBACK_MS),
     ).fetchall()
     new = []
-    for event_id, device, window, operator, question, value, ts, comment, callback in rows:
+    for event_id, device, window, operator, question, value, ts, comment, callback, help_, session in rows:
+        if help_ == 1:
+            alert_id = _open(conn, _help(conn, event_id, device, window, operator, ts, session), now)
+            if alert_id is not None:
+                new.append(alert_id)
+            continue
         comment = comment.strip() if isinstance(comment, str) else ""
         callback = callback == 1
         scale = SCALES.get(settings.scale_of(question) or "")
@@ -178,6 +187,36 @@ def _critic(p: _CriticPress) -> Candidate:
         detail={
             "event": p.event, "question": p.question, "value": p.value, "ts": p.ts, "operator": p.operator,
             "comment": p.comment or None, "callback": p.callback,
+        },
+    )  # fmt: skip
+
+
+def _help(
+    conn: sqlite3.Connection, event: int, device: str, window: str | None, operator: str | None, ts: int,
+    session: str | None,
+) -> Candidate:
+    """A survey visitor asks for an administrator now, at this terminal: no personal data; the
+    rating it follows (the session's first answer) says why."""
+    rated = None
+    if session is not None:
+        rated = conn.execute(
+            "SELECT question, value FROM events WHERE device = ? AND id < ? AND type = 'press' "
+            "AND json_extract(payload, '$.session') = ? AND question != 'help' ORDER BY id LIMIT 1",
+            (device, event, session),
+        ).fetchone()
+    where_ru, where_en = _where(device, window)
+    said_ru = f": оценка {rated[1]} ({rated[0]})" if rated else ""
+    said_en = f": rating {rated[1]} ({rated[0]})" if rated else ""
+    return Candidate(
+        kind="critic",
+        key=f"critic:{event}",
+        device=device,
+        window=window,
+        title_ru=f"Посетитель просит подойти администратора сейчас{said_ru}, {where_ru}",
+        title_en=f"A visitor asks for an administrator now{said_en}, {where_en}",
+        detail={
+            "event": event, "question": rated[0] if rated else None, "value": rated[1] if rated else None,
+            "ts": ts, "operator": operator, "comment": None, "callback": False, "help": True,
         },
     )  # fmt: skip
 

@@ -94,6 +94,23 @@ def test_a_callback_request_on_a_negative_answer_is_a_critic_on_any_scale(hub_db
     assert all(a["detail"]["callback"] is True for a in hub_db.alerts())
 
 
+def test_a_survey_visitor_asking_for_an_administrator_opens_a_critic_alert_with_the_rating(hub_db):
+    """The kiosk's help offer (firmware/lib/otk/survey.py): the main answer, then a help event of
+    the same session; the alert names the window and the rating, and nothing personal."""
+    _scopes(hub_db, "w2", "kiosk-01")
+    survey = {"session": "k7x2", "dwell_ms": 2100}
+    hub_db.press(MON_10, 2, device="kiosk-01", **survey)
+    hub_db.press(MON_10 + 5_000, 1, device="kiosk-01", question="help", help=True, **survey)
+    hub_db.press(MON_10 + MIN, 1, device="kiosk-01", session="other1")  # negative, asked for nothing
+    assert len(hub_db.evaluate(MON_10 + 2 * MIN)) == 1
+    (alert,) = hub_db.alerts(kind="critic")
+    assert alert["window"] == "w2" and alert["detail"]["help"] is True
+    assert (alert["detail"]["question"], alert["detail"]["value"]) == ("csat", 2)
+    assert "администратора" in alert["title_ru"] and "оценка 2" in alert["title_ru"]
+    assert "administrator now" in alert["title_en"]
+    assert hub_db.evaluate(MON_10 + 3 * MIN) == []
+
+
 @pytest.mark.parametrize(
     ("value", "extra"),
     [
