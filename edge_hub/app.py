@@ -25,6 +25,8 @@ from edge_hub.db.store import Store
 from edge_hub.errors import ConfigError
 from edge_hub.ingest.contract import Contract
 from edge_hub.ingest.ingestor import Ingestor
+from edge_hub.office import privacy
+from edge_hub.office import settings as office_settings
 from edge_hub.office import survey as office_survey
 from edge_hub.runtime import Runtime
 from edge_hub.sync.push import Pusher
@@ -62,7 +64,8 @@ INGEST_RESTART_S = 1.0
 class Hub:
     """Start with :meth:`start`, then :meth:`serve` (blocks until Ctrl-C / SIGTERM) or :meth:`stop`."""
 
-    #: how often terminals seen for the first time get the survey's config (seconds)
+    #: how often the housekeeping round runs (seconds): a first config for terminals seen since
+    #: the survey was set, and the visitors' phone numbers past their keeping time forgotten
     config_round_s = 30.0
 
     def __init__(self, settings: Settings) -> None:
@@ -128,7 +131,7 @@ class Hub:
         self._thread.start()
         self.alerts = AlertEngine(s.db_path)
         self.alerts.start()
-        self._configs = threading.Thread(target=self._keep_configs, name="configs", daemon=True)
+        self._configs = threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True)
         self._configs.start()
         if s.sync_push_url and s.sync_push_token is not None:
             token = s.sync_push_token.get_secret_value()
@@ -146,10 +149,12 @@ class Hub:
                 _LOGGER.exception("ingest loop crashed; restarting in %.0f s", INGEST_RESTART_S)
                 time.sleep(INGEST_RESTART_S)
 
-    def _keep_configs(self) -> None:
-        """The feedback terminals' configs (edge_hub/office/survey.py): every stored one once at
-        start (retained messages are the broker's, and a broker can lose them), then, every
-        :attr:`config_round_s`, a first config for each terminal seen since the survey was set."""
+    def _housekeeping(self) -> None:
+        """Every :attr:`config_round_s`: the feedback terminals' configs (edge_hub/office/survey.py:
+        every stored one once at start, as retained messages are the broker's and a broker can
+        lose them; then a first config for each terminal seen since the survey was set), and the
+        visitors' callback phone numbers past their keeping time deleted
+        (edge_hub/office/privacy.py)."""
         first = True
         while not self._stopping.wait(0 if first else self.config_round_s):
             try:
@@ -160,6 +165,8 @@ class Hub:
                         payload = office_survey.ensure_config(store.conn, device)
                         if payload is not None:
                             payloads.append(payload)
+                    keep_days = office_settings.load(store.conn).phone_keep_days
+                    privacy.forget_phones(store.conn, time.time_ns() // 1_000_000, keep_days)
                 finally:
                     store.close()
                 assert self.runtime is not None
@@ -167,7 +174,7 @@ class Hub:
                     self.runtime.publish_config(payload)
                 first = False
             except Exception:  # the next round tries again
-                _LOGGER.exception("sending the terminals' configs failed")
+                _LOGGER.exception("the housekeeping round failed")
 
     def wait_connected(self, timeout: float = 15.0) -> bool:
         deadline = time.monotonic() + timeout

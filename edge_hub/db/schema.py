@@ -11,7 +11,7 @@ The tables, by owner of their rows:
 - ingest (edge_hub/ingest/): ``events``, ``quarantine``, ``devices``, ``device_incs``,
   ``identity_log``, ``meta`` (the hub id and cursors)
 - office (edge_hub/office/): ``office_settings`` (the settings and the survey), ``departments``,
-  ``windows``, ``operators``, ``shifts``, ``served``, ``device_configs``
+  ``windows``, ``operators``, ``shifts``, ``served``, ``device_configs``, ``phone_holders``
 - metrics (edge_hub/metrics/aggregates.py): ``aggregates``, the hourly mergeable histograms
 - alerts (edge_hub/alerts/): ``alerts``, ``alert_log``
 - sync (edge_hub/sync/): ``sync_tokens``; the central file: ``central_buckets``, ``central_cursors``
@@ -119,6 +119,11 @@ def _office(db: Database) -> None:
         pk="key", not_null=["hour", "device", "kind", "counts", "n", "revision", "seq"],
         if_not_exists=True,
     )  # fmt: skip
+    # rows holding a visitor's callback phone number, until it is deleted (edge_hub/office/privacy.py)
+    db["phone_holders"].create(
+        {"tbl": str, "row_id": int, "received_at": int}, pk=("tbl", "row_id"), if_not_exists=True,
+    )  # fmt: skip
+    db["phone_holders"].create_index(["received_at"], if_not_exists=True)
     # the config each feedback terminal is sent (edge_hub/office/survey.py), its revision only grows
     db["device_configs"].create(
         {"device": str, "rev": int, "payload": str, "updated_at": int},

@@ -71,6 +71,9 @@ class OfficeSettings(BaseModel):
     main_question: str = Field("csat", description="The question behind positive/negative counts")
     trust: TrustRules = Field(default_factory=TrustRules)
     alerts: AlertRules = Field(default_factory=AlertRules)
+    phone_keep_days: int = Field(
+        30, ge=1, le=365, description="A visitor's callback phone number is deleted after this many days"
+    )
 
     @field_validator("timezone")
     @classmethod

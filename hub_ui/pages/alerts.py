@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 from edge_hub.alerts import lifecycle as alerts
 from edge_hub.alerts.lifecycle import AlertConflict, AlertError, AlertNotFound
 from edge_hub.api import auth
+from edge_hub.office import privacy
 from edge_hub.office import settings as office_settings
 from hub_ui import i18n
 from hub_ui.core import Ui, UiError, fragment, local_time, nav, page, redirect, require
@@ -66,6 +67,7 @@ i18n.register({
     "alerts.window": ("окно «{window}»", "window “{window}”"),
     "alerts.visitor_said": ("Посетитель написал", "The visitor wrote"),
     "alerts.callback": ("Просит перезвонить", "Asks for a call back"),
+    "alerts.phone": ("Телефон (удаляется через {days} дн.)", "Phone (deleted after {days} days)"),
     "alerts.no_callback": ("Перезвонить не просил", "No call back asked"),
     "alerts.rating": ("Оценка {value} ({question}), {when}", "Rating {value} ({question}), {when}"),
     "alerts.acked_by": ("Принял в работу {who}, {when}", "Acknowledged by {who}, {when}"),
@@ -128,15 +130,20 @@ def _view(a: dict[str, Any], ui: Ui, zone: Any, windows: dict[str, str]) -> dict
         "critic": a["kind"] == "critic",
         "comment": comment if isinstance(comment, str) else None,
         "callback": bool(detail.get("callback")) if a["kind"] == "critic" else False,
+        # the number to call back, while the hub keeps it (edge_hub/office/privacy.py)
+        "phone": privacy.phone_of(ui.conn, detail["event"])
+        if a["kind"] == "critic" and detail.get("callback") and isinstance(detail.get("event"), int)
+        else None,
         "press_time": local_time(detail.get("ts"), zone) if a["kind"] == "critic" else None,
         "log": [{**e, "when": local_time(e["at"], zone, "%d.%m.%Y %H:%M:%S")} for e in a["log"]],
     }
 
 
 def _views(ui: Ui, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    zone = office_settings.load(ui.conn).zone
+    settings = office_settings.load(ui.conn)
     windows = dict(ui.conn.execute("SELECT id, name FROM windows"))
-    return [_view(a, ui, zone, windows) for a in rows]
+    days = settings.phone_keep_days
+    return [{**_view(a, ui, settings.zone, windows), "phone_days": days} for a in rows]
 
 
 @router.get("/alerts", include_in_schema=False)
