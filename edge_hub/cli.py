@@ -687,6 +687,45 @@ def sync_pull(url: str, token: str, into: Path, limit: int, from_start: bool) ->
     )
 
 
+@cli.group()
+def kiosk() -> None:
+    """Feedback terminals' screens. / Экраны терминалов опроса."""
+
+
+@kiosk.command("screens")
+@click.option(
+    "--config", "config_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="A terminal's config message (JSON: the payload, or {topic, payload})",
+)
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the PNGs"
+)
+@click.option("--build", type=click.Choice(["touch", "oled", "both"]), default="both", show_default=True)
+@click.option("--lang", type=click.Choice(["ru", "en", "both"]), default="both", show_default=True)
+def kiosk_screens(config_file: Path, out: Path, build: str, lang: str) -> None:
+    """Draw every screen of the survey in CONFIG as PNGs, by the firmware on MicroPython's Unix port.
+
+    Все экраны опроса из CONFIG в PNG, нарисованные прошивкой на MicroPython (Unix port).
+    """
+    from edge_hub.tools.kiosk_screens import BUILDS, LANGS, ScreensError, load_config, render
+
+    try:
+        config = load_config(config_file)
+    except ScreensError as exc:
+        raise click.BadParameter(str(exc), param_hint="--config") from None
+    builds = BUILDS if build == "both" else (build,)
+    langs = LANGS if lang == "both" else (lang,)
+
+    def progress(screen) -> None:
+        click.echo(f"{screen.path}  ({screen.kind}, drawing took {screen.heap} B of heap)", err=True)
+
+    try:
+        screens = render(config, out, builds, langs, progress)
+    except ScreensError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{len(screens)} screens in {out} / экранов: {len(screens)}")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)
