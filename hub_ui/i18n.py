@@ -364,6 +364,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Minimum answers for a value (fewer: “not enough data”)",
     ),
     "settings.main_question": ("Главный вопрос (оценки +/−)", "Main question (ratings +/−)"),
+    "settings.phone_keep_days": (
+        "Телефон для обратного звонка удаляется через (дней)",
+        "A callback phone number is deleted after (days)",
+    ),
     "settings.hours": ("Часы работы", "Opening hours"),
     "settings.hours_help": (
         "Местное время, например 09:00-19:00 или 09:00-13:00, 14:00-18:00; пусто — выходной.",

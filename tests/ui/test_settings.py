@@ -169,8 +169,10 @@ def test_office_settings_are_saved_and_refused_field_by_field(site, admin_page):
         page.fill("input[name='hours.sat']", "10:00-16:00")
         page.fill("input[name='hours.mon']", "09:00-13:00, 14:00-18:00")
         page.fill("input[name='alerts.silent_minutes']", "45")
+        page.fill("input[name='phone_keep_days']", "14")
         _submit(page, "#office-form", "**/settings/office?done=office#office")
         saved = site.api("/api/v1/settings")
+        assert saved["phone_keep_days"] == 14
         assert saved["opening_hours"]["sat"] == [["10:00", "16:00"]]
         assert saved["opening_hours"]["mon"] == [["09:00", "13:00"], ["14:00", "18:00"]]
         assert saved["alerts"]["silent_minutes"] == 45
@@ -183,7 +185,9 @@ def test_office_settings_are_saved_and_refused_field_by_field(site, admin_page):
         page.fill("input[name='trust.burst_max']", "1")
         page.fill("input[name='hours.sun']", "25:00-26:00")
         page.fill("input[name='timezone']", "Mars/Olympus")
+        page.fill("input[name='phone_keep_days']", "0")
         page.click("#office-form button[type=submit]")
+        assert page.is_visible("[data-field=phone_keep_days] .field-error")
         assert "Не меньше 2" in page.inner_text("[data-field='trust.burst_max'] .field-error")
         assert page.is_visible("[data-field='hours.sun'] .field-error")
         assert page.is_visible("[data-field=timezone] .field-error")

@@ -44,6 +44,7 @@ def _office_form(values: dict[str, Any]) -> dict[str, Any]:
     return {
         "timezone": values["timezone"],
         "min_n": values["min_n"],
+        "phone_keep_days": values["phone_keep_days"],
         "main_question": values["main_question"],
         "questions": list(values["questions"]),
         "hours": [{"day": d, "value": _hours_value(values["opening_hours"].get(d, []))} for d in WEEKDAYS],
@@ -88,6 +89,7 @@ def _save_office(ui: Ui, form: FormData) -> Response:
     text = {k: v for k, v in form.items() if isinstance(v, str)}
     data["timezone"] = text.get("timezone", "").strip()
     data["min_n"] = text.get("min_n", "").strip()
+    data["phone_keep_days"] = text.get("phone_keep_days", str(data["phone_keep_days"])).strip()
     data["main_question"] = text.get("main_question", data["main_question"])
     if data["main_question"] not in data["questions"]:
         errors["main_question"] = ui.t("settings.err.question")
