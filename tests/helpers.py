@@ -368,3 +368,51 @@ class HubProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)  # a stopped hub cannot handle SIGTERM
             stop_process(self.proc, 15)
+
+
+class TopicListener:
+    """A device that listens on one of its own topics (``cmd``, ``config``, ``ack``; raw paho, the
+    device's own credentials), subscribed before the constructor returns."""
+
+    def __init__(self, broker: Broker, device: str, kind: str = "cmd") -> None:
+        self.topic = topic(device, kind)
+        self.received: list[tuple[str, int, dict]] = []  # (topic, qos, body)
+        self.retained: list[bool] = []  # the retain flag of each, in the same order
+        self._cond = threading.Condition()
+        subscribed = threading.Event()
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"{kind}-{device}-{os.getpid()}-{time.monotonic_ns()}",
+            protocol=paho.MQTTv311,
+        )  # fmt: skip
+        self.client.username_pw_set(*broker.creds(device))
+        self.client.on_connect = lambda c, *a: c.subscribe(self.topic, 1)
+        self.client.on_subscribe = lambda *a: subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", broker.port, keepalive=30)
+        self.client.loop_start()
+        if not subscribed.wait(10):
+            raise AssertionError(f"{device} could not subscribe to {self.topic}")
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self._cond:
+            self.received.append((msg.topic, msg.qos, orjson.loads(msg.payload)))
+            self.retained.append(bool(msg.retain))
+            self._cond.notify_all()
+
+    def bodies(self) -> list[dict]:
+        with self._cond:
+            return [body for _, _, body in self.received]
+
+    def wait_for(self, command_id: str, timeout: float = 5) -> tuple[str, int, dict]:
+        """The command with this id (a ``cmd`` listener), once it came."""
+        def found():
+            return next((m for m in self.received if m[2].get("id") == command_id), None)
+
+        with self._cond:
+            if not self._cond.wait_for(found, timeout=timeout):
+                raise AssertionError(f"command {command_id} never arrived on {self.topic}: {self.received}")
+            return found()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

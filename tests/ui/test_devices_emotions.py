@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import expect
 
 from edge_hub.transport.broker import HUB_USER
-from tests.edge_hub.api.test_identify import CmdListener, cmd_validator
-from tests.helpers import DeviceClient, topic, wait_until
+from tests.edge_hub.api.test_identify import cmd_validator
+from tests.helpers import DeviceClient, TopicListener, topic, wait_until
 from tests.ui.conftest import shot
 
 CONSOLE = "btn-01"
@@ -92,7 +92,7 @@ def test_devices_page_camera_quarantine_and_identify(site, admin_page, heartbeat
     assert int(quarantine.get_attribute("data-count")) >= 1
 
     # Identify: the device, listening on its cmd topic, gets a contract-valid command
-    listener = CmdListener(site.broker, CONSOLE)
+    listener = TopicListener(site.broker, CONSOLE)
     try:
         with page.expect_response(lambda r: r.url.endswith(f"/devices/{CONSOLE}/identify")) as info:
             card.locator("form.identify button").click()

@@ -4,20 +4,15 @@ real ``edge-hub run`` process; the device is a raw paho client)."""
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 
 import httpx
 import jsonschema_rs
-import orjson
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 import mqtt_schemas
 from edge_hub.runtime import NotConnected, Runtime, UnknownDevice
-from tests.helpers import SITE, Broker, DeviceClient, HubProcess, press, wait_until
+from tests.helpers import SITE, Broker, DeviceClient, HubProcess, TopicListener, press, wait_until
 
 
 def cmd_validator():
@@ -25,46 +20,6 @@ def cmd_validator():
     docs = mqtt_schemas.schemas()
     registry = jsonschema_rs.Registry(list(docs.items()))
     return jsonschema_rs.validator_for(docs[mqtt_schemas.schema_uri("cmd")], registry=registry)
-
-
-class CmdListener:
-    """A device that listens on its own cmd topic (raw paho, the device's own credentials)."""
-
-    def __init__(self, broker: Broker, device: str) -> None:
-        self.topic = mqtt_schemas.topic(SITE, device, "cmd")
-        self.received: list[tuple[str, int, dict]] = []  # (topic, qos, body)
-        self._cond = threading.Condition()
-        subscribed = threading.Event()
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"cmd-{device}-{os.getpid()}-{time.monotonic_ns()}",
-            protocol=paho.MQTTv311,
-        )  # fmt: skip
-        self.client.username_pw_set(*broker.creds(device))
-        self.client.on_connect = lambda c, *a: c.subscribe(self.topic, 1)
-        self.client.on_subscribe = lambda *a: subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", broker.port, keepalive=30)
-        self.client.loop_start()
-        if not subscribed.wait(10):
-            raise AssertionError(f"{device} could not subscribe to {self.topic}")
-
-    def _on_message(self, client, userdata, msg) -> None:
-        with self._cond:
-            self.received.append((msg.topic, msg.qos, orjson.loads(msg.payload)))
-            self._cond.notify_all()
-
-    def wait_for(self, command_id: str, timeout: float = 5) -> tuple[str, int, dict]:
-        def found():
-            return next((m for m in self.received if m[2].get("id") == command_id), None)
-
-        with self._cond:
-            if not self._cond.wait_for(found, timeout=timeout):
-                raise AssertionError(f"command {command_id} never arrived on {self.topic}: {self.received}")
-            return found()
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 @pytest.fixture
@@ -82,7 +37,7 @@ def hub(tmp_path):
 
 def test_identify_reaches_the_device_as_a_valid_command(hub):
     base = f"http://127.0.0.1:{hub.port}/api/v1"
-    listener = CmdListener(hub.broker, "btn-01")
+    listener = TopicListener(hub.broker, "btn-01")
     try:
         started = time.monotonic()
         response = httpx.post(f"{base}/devices/btn-01/identify", params={"seconds": 7}, timeout=10)

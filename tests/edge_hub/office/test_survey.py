@@ -5,15 +5,9 @@ in-process hub; the terminal is a raw paho client with its own device login."""
 
 from __future__ import annotations
 
-import os
-import threading
-import time
-
 import orjson
-import paho.mqtt.client as paho
 import pytest
 from fastapi.testclient import TestClient
-from paho.mqtt.enums import CallbackAPIVersion
 
 import mqtt_schemas
 from edge_hub.app import Hub, create_app
@@ -21,7 +15,7 @@ from edge_hub.db.store import Store
 from edge_hub.ingest.contract import Contract
 from edge_hub.office import settings as office_settings
 from edge_hub.office import survey as office_survey
-from tests.helpers import SITE, Broker, DeviceClient, wait_until
+from tests.helpers import SITE, Broker, DeviceClient, TopicListener, wait_until
 
 CSAT = {"id": "csat", "text": {"ru": "Как вас обслужили?", "en": "How were you served?"}, "scale": "csat5"}
 NPS = {"id": "nps", "text": {"ru": "Порекомендуете нас?"}, "scale": "nps11"}
@@ -80,34 +74,8 @@ def test_each_terminal_gets_its_next_revision_and_other_devices_none(conn):
     assert office_survey.ensure_config(conn, "kiosk-03")["rev"] == 1
 
 
-class ConfigListener:
-    """A terminal listening on its own config topic (raw paho, its own device login)."""
-
-    def __init__(self, broker: Broker, device: str) -> None:
-        self.topic = mqtt_schemas.topic(SITE, device, "config")
-        self.received: list[tuple[bool, dict]] = []  # (retained, payload)
-        self.lock = threading.Lock()
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"cfg-{device}-{os.getpid()}-{time.monotonic_ns()}",
-            protocol=paho.MQTTv311,
-        )  # fmt: skip
-        self.client.username_pw_set(*broker.creds(device))
-        self.client.on_connect = lambda c, *a: c.subscribe(self.topic, 1)
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", broker.port, keepalive=30)
-        self.client.loop_start()
-
-    def _on_message(self, client, userdata, msg) -> None:
-        with self.lock:
-            self.received.append((bool(msg.retain), orjson.loads(msg.payload)))
-
-    def revs(self) -> list[int]:
-        with self.lock:
-            return [p["rev"] for _, p in self.received]
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+def _revs(listener: TopicListener) -> list[int]:
+    return [body["rev"] for body in listener.bodies()]
 
 
 def _status(broker: Broker, device: str, kind: str) -> None:
@@ -127,21 +95,21 @@ def test_the_survey_reaches_terminals_as_their_retained_config(make_hub, broker,
         answer = client.put("/api/v1/survey", json=SURVEY)
         assert answer.status_code == 200, answer.text
         assert answer.json()["revs"] == {"kiosk-01": 1}
-        first = ConfigListener(broker, "kiosk-01")  # it may connect before or after the publish
-        wait_until(lambda: first.revs() == [1], 10, "the config rev 1")
+        first = TopicListener(broker, "kiosk-01", "config")  # it may come before or after the publish
+        wait_until(lambda: _revs(first) == [1], 10, "the config rev 1")
         first.close()
-        listener = ConfigListener(broker, "kiosk-01")  # a terminal connecting later: retained
+        listener = TopicListener(broker, "kiosk-01", "config")  # a terminal connecting later: retained
         try:
-            wait_until(lambda: listener.revs() == [1], 10, "the retained config rev 1")
-            assert listener.received[0][0] is True
-            assert listener.received[0][1]["questions"] == SURVEY["questions"]
+            wait_until(lambda: _revs(listener) == [1], 10, "the retained config rev 1")
+            assert listener.retained[0] is True
+            assert listener.bodies()[0]["questions"] == SURVEY["questions"]
             client.put("/api/v1/survey", json={**SURVEY, "questions": [CSAT]})
-            wait_until(lambda: listener.revs() == [1, 2], 10, "the new config rev 2")
+            wait_until(lambda: _revs(listener) == [1, 2], 10, "the new config rev 2")
             # a terminal seen after the survey was set gets it within a round
             _status(broker, "kiosk-02", "kiosk")
-            second = ConfigListener(broker, "kiosk-02")
+            second = TopicListener(broker, "kiosk-02", "config")
             try:
-                wait_until(lambda: second.revs() == [1], 10, "kiosk-02's first config")
+                wait_until(lambda: _revs(second) == [1], 10, "kiosk-02's first config")
             finally:
                 second.close()
             refused = client.put("/api/v1/survey", json={"questions": [{**CSAT, "scale": "stars"}]})
