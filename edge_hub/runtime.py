@@ -69,13 +69,7 @@ class Runtime:
             body["args"] = args
         topic = mqtt_schemas.topic(self.site, device, "cmd")
         payload = orjson.dumps(body)
-        try:
-            ingestor.contract.parse(topic, payload)
-        except ContractError as exc:
-            raise InvalidCommand(
-                f"the command breaks the MQTT contract ({exc.detail or exc.reason}) / "
-                f"команда нарушает контракт MQTT ({exc.detail or exc.reason})"
-            ) from None
+        _check(ingestor, topic, payload, "the command breaks", "команда нарушает")
         ingestor.send(topic, payload, qos=1)
         _LOGGER.info("command %s (%s) to %s", command_id, cmd, device)
         return command_id
@@ -91,13 +85,7 @@ class Runtime:
         ingestor = self.ingestor
         if ingestor is None:
             raise NotConnected("the hub is not connected to the broker / хаб не подключён к брокеру")
-        try:
-            ingestor.contract.parse(topic, raw)
-        except ContractError as exc:
-            raise InvalidCommand(
-                f"the config breaks the MQTT contract ({exc.detail or exc.reason}) / "
-                f"настройки нарушают контракт MQTT ({exc.detail or exc.reason})"
-            ) from None
+        _check(ingestor, topic, raw, "the config breaks", "настройки нарушают")
         ingestor.send(topic, raw, qos=1, retain=True)
         _LOGGER.info("config rev %s to %s", payload.get("rev"), payload["device"])
 
@@ -107,3 +95,15 @@ class Runtime:
             return conn.execute("SELECT 1 FROM devices WHERE device = ?", (device,)).fetchone() is not None
         finally:
             conn.close()
+
+
+def _check(ingestor: Ingestor, topic: str, payload: bytes, breaks_en: str, breaks_ru: str) -> None:
+    """A message the hub is about to send, checked against the contract (:class:`InvalidCommand`,
+    "the command breaks the MQTT contract (why) / команда нарушает контракт MQTT (why)")."""
+    try:
+        ingestor.contract.parse(topic, payload)
+    except ContractError as exc:
+        why = exc.detail or exc.reason
+        raise InvalidCommand(
+            f"{breaks_en} the MQTT contract ({why}) / {breaks_ru} контракт MQTT ({why})"
+        ) from None
