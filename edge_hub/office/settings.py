@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from edge_hub.db.tx import immediate
 from edge_hub.metrics.formulas import SCALES
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -181,7 +182,8 @@ def load(conn: sqlite3.Connection) -> OfficeSettings:
 
 
 def save(conn: sqlite3.Connection, settings: OfficeSettings) -> None:
-    with conn:
+    """Save the settings, in the caller's open transaction if there is one (else its own)."""
+    with immediate(conn):
         conn.execute(
             "INSERT INTO office_settings (key, value) VALUES ('office', ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",

@@ -111,11 +111,7 @@ def put(conn: sqlite3.Connection, survey: dict[str, Any]) -> list[dict[str, Any]
         new = {q["id"]: q["scale"] for q in survey["questions"] if q["scale"] in SCALES}
         if any(qid not in settings.questions for qid in new):
             wider = settings.model_copy(update={"questions": {**new, **settings.questions}})
-            conn.execute(  # office_settings.save's row, inside this transaction
-                "INSERT INTO office_settings (key, value) VALUES ('office', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (wider.model_dump_json(),),
-            )
+            office_settings.save(conn, wider)  # inside this transaction
         return [_next_config(conn, device, survey) for device in terminals(conn)]
 
 
