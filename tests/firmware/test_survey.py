@@ -7,6 +7,7 @@ events (flash outbox, end-to-end ack) is tested in test_outbox.py and test_conso
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -138,3 +139,11 @@ def test_the_negative_bands_are_the_hubs():
     assert result.returncode == 0, result.stderr
     device = {k: (v[0], v[1], tuple(v[2])) for k, v in json.loads(result.stdout).items()}
     assert device == {name: (s.low, s.high, s.negative) for name, s in SCALES.items()}
+
+
+def test_session_ids_are_what_the_contract_allows_and_do_not_repeat():
+    code = "from otk.survey import new_session\nimport json\nprint(json.dumps([new_session() for _ in range(500)]))\n"
+    result = run_micropython(code)
+    assert result.returncode == 0, result.stderr
+    ids = json.loads(result.stdout)
+    assert all(re.fullmatch(r"[0-9a-z]{8}", s) for s in ids) and len(set(ids)) == len(ids)

@@ -19,12 +19,9 @@
 # - One response per visitor: answers of a survey begun within lockout_ms of the previous
 #   survey's end are sent with repeat=True (stored and shown, left out of the results), as the
 #   button console marks its repeats.
-from otk.compat import ticks_diff, ticks_ms
+from os import urandom  # every port we target has it (esp32, rp2, unix)
 
-try:
-    from os import urandom
-except ImportError:  # pragma: no cover - every port we target has it
-    urandom = None
+from otk.compat import ticks_diff, ticks_ms
 
 WELCOME = "welcome"
 QUESTION = "question"
@@ -48,8 +45,7 @@ _SESSION_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 def new_session():
     """A random session id of 8 characters [0-9a-z] (41 bits)."""
-    raw = urandom(8) if urandom else bytes(ticks_ms() >> (i * 3) & 255 for i in range(8))
-    return "".join(_SESSION_CHARS[b % 36] for b in raw)
+    return "".join(_SESSION_CHARS[b % 36] for b in urandom(8))
 
 
 def text_of(texts, lang):
