@@ -19,13 +19,7 @@ DEFAULTS = {
     "rev": 0,
     "buttons": [1, 2, 3, 4, 5],
     "question": "csat",
-    "questions": None,
-    # the survey of a feedback terminal (otk/survey.py); None: the engine's defaults
-    "welcome": None,
-    "thanks": None,
-    "langs": None,
-    "idle_s": 30,
-    "critic_help": False,
+    "questions": None,  # a feedback terminal's survey (otk/survey.py; checked by otk/survey_config.py)
     "lockout_ms": 3000,
     "lang": "ru",
     "brightness": 80,
@@ -45,7 +39,8 @@ DEFAULTS = {
     "awake_max_s": 60,  # give up waiting for the hub after this long awake
 }
 
-_SCALES = ("csat5", "nps11", "ces7", "yesno", "agree11", "choice")
+#: the keys of a feedback terminal's survey (checked by otk/survey_config.py)
+_SURVEY_KEYS = ("questions", "welcome", "thanks", "langs", "critic_help")
 _INT_RANGES = {
     # a revision beyond 2**31-1 is refused (and a saved one from older firmware ignored), so
     # no revision can get so high that no newer one exists
@@ -69,72 +64,6 @@ def _id_ok(s, extra):
         if not ("a" <= c <= "z" or "0" <= c <= "9" or (i and c in extra)):
             return False
     return True
-
-
-def _text_ok(s, longest=200):
-    return type(s) is str and 1 <= len(s) <= longest
-
-
-def _texts_error(t, what, longest=200):
-    if type(t) is not dict or "ru" not in t:
-        return what + ": text.ru required"
-    for k in t:
-        if k not in ("ru", "en") or not _text_ok(t[k], longest):
-            return what + ": bad text." + str(k)
-    return None
-
-
-def _options_error(opts):
-    if type(opts) is not list or not 1 <= len(opts) <= 6:
-        return "questions: 1 to 6 options required"
-    for o in opts:
-        if type(o) is not dict or sorted(o) != ["id", "text"] or not _id_ok(o["id"], "_.-"):
-            return "questions: bad option"
-        err = _texts_error(o["text"], "options", 60)
-        if err:
-            return err
-    return None
-
-
-def _show_if_error(c):
-    if type(c) is not dict or sorted(c) != ["question", "values"] or not _id_ok(c["question"], "_.-"):
-        return "questions: bad show_if"
-    vs = c["values"]
-    if type(vs) is not list or not 1 <= len(vs) <= 11 or len(set(vs)) != len(vs):
-        return "questions: show_if values 1 to 11 distinct"
-    for x in vs:
-        if not _is_int(x) or not 0 <= x <= 10:
-            return "questions: show_if values 0..10"
-    return None
-
-
-def _question_error(q, main):
-    if type(q) is not dict:
-        return "questions: not an object"
-    for k in q:
-        if k not in ("id", "text", "scale", "options", "show_if"):
-            return "questions: unknown key " + str(k)
-    if not _id_ok(q.get("id"), "_.-"):
-        return "questions: bad id"
-    err = _texts_error(q.get("text"), "questions")
-    if err:
-        return err
-    scale = q.get("scale")
-    if scale not in _SCALES:
-        return "questions: bad scale"
-    if (scale == "choice") != ("options" in q):
-        return "questions: options go with the choice scale, and only with it"
-    if "options" in q:
-        err = _options_error(q["options"])
-        if err:
-            return err
-    if "show_if" in q:
-        err = _show_if_error(q["show_if"])
-        if err:
-            return err
-    if main and (scale == "choice" or "show_if" in q):
-        return "questions: the main question is a rating, always asked"
-    return None
 
 
 def validate(msg, device, rev=None):
@@ -169,28 +98,13 @@ def validate(msg, device, rev=None):
         return "bad question"
     if "lang" in msg and msg["lang"] not in ("ru", "en"):
         return "bad lang"
-    if "questions" in msg:
-        qs = msg["questions"]
-        if type(qs) is not list or not 1 <= len(qs) <= 5:
-            return "questions: 1 to 5 required"
-        for i, q in enumerate(qs):
-            err = _question_error(q, i == 0)
-            if err:
-                return err
-    for k in ("welcome", "thanks"):
+    for k in _SURVEY_KEYS:
         if k in msg:
-            err = _texts_error(msg[k], k)
-            if err:
-                return err
-    if "langs" in msg:
-        ls = msg["langs"]
-        if type(ls) is not list or not 1 <= len(ls) <= 2 or len(set(ls)) != len(ls):
-            return "langs: 1 or 2 distinct"
-        for x in ls:
-            if x not in ("ru", "en"):
-                return "bad langs"
-    if "critic_help" in msg and type(msg["critic_help"]) is not bool:
-        return "critic_help must be true or false"
+            # a survey's rules load only on a terminal that gets one: a button console keeps
+            # the ~3 KB of heap they cost
+            from otk.survey_config import survey_error
+
+            return survey_error(msg)
     return None
 
 
