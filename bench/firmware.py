@@ -680,8 +680,7 @@ def heap_search(
 
 def compile_mpy(out: Path) -> Path:
     """The firmware's modules compiled with mpy-cross (as a board would load them), main.py excepted."""
-    sources = [*(FIRMWARE / "lib" / "otk").glob("*.py"), FIRMWARE / "button" / "buttons.py",
-               FIRMWARE / "button" / "console.py"]  # fmt: skip
+    sources = [*(FIRMWARE / "lib" / "otk").glob("*.py"), FIRMWARE / "button" / "console.py"]
     for src in sources:
         dest = out / ("otk" if src.parent.name == "otk" else "") / (src.stem + ".mpy")
         dest.parent.mkdir(parents=True, exist_ok=True)

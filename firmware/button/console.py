@@ -3,7 +3,7 @@
 # thank-you animation; the hub's identify command blinks every LED; holding the leftmost and
 # rightmost buttons together for 3 s (the maintenance gesture) shows the status on the LEDs:
 # LED 1 = Wi-Fi up, LED 2 = connected to the broker, LED 3 = outbox empty.
-from buttons import Buttons
+from otk.buttons import Buttons
 
 from otk.compat import asyncio, sleep_ms, ticks_add, ticks_diff, ticks_ms
 

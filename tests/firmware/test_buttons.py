@@ -12,7 +12,7 @@ from tests.firmware.upy import FIRMWARE, run_micropython
 
 SCRIPT = """
 import asyncio, json, machine
-from buttons import Buttons
+from otk.buttons import Buttons
 presses = []
 async def main():
     pins = [machine.Pin(i, machine.Pin.IN, machine.Pin.PULL_UP) for i in (1, 2, 3)]
@@ -72,7 +72,7 @@ def test_a_glitch_shorter_than_the_debounce_is_not_a_press(tmp_path):
 
 LATE = """
 import asyncio, json, machine, time
-from buttons import Buttons
+from otk.buttons import Buttons
 presses = []
 async def main():
     pins = [machine.Pin(i, machine.Pin.IN, machine.Pin.PULL_UP) for i in (1, 2)]

@@ -1,4 +1,4 @@
-# Safe mode's press recorder. After repeated crashes the app (console.py, buttons.py) does not
+# Safe mode's press recorder. After repeated crashes the app (console.py, otk/buttons.py) does not
 # start, since it may be what crashes; this small loop, part of the runtime, still turns every
 # button press into an event in the flash outbox, so no visitor's press is lost. No LEDs, no
 # gesture: the runtime's status says safe_mode, and the hub raises an alert.
