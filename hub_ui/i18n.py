@@ -296,6 +296,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "settings.devices": ("Устройства у окон", "Devices at windows"),
     "settings.device": ("Устройство", "Device"),
     "settings.kind": ("Тип", "Kind"),
+    # a device's kind as its status names it (mqtt_schemas/schemas/status.schema.json)
+    "device_kind.button": ("кнопка оценки", "button console"),
+    "device_kind.kiosk": ("сенсорный киоск", "touch kiosk"),
+    "device_kind.survey": ("анкетёр", "survey terminal"),
+    "device_kind.sensor": ("датчик", "sensor"),
+    "device_kind.camera": ("камера", "camera"),
     "settings.last_seen": ("Последняя связь", "Last seen"),
     "settings.no_window": ("— не у окна —", "— no window —"),
     "settings.devices_help": (

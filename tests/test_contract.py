@@ -604,6 +604,52 @@ def test_survey_defaults_are_stated():
     assert props["idle_s"]["default"] == 30 and "30" in props["idle_s"]["description"]
     assert props["langs"]["default"] == ["ru"]
     assert props["critic_help"]["default"] is False
+    assert props["callback"]["default"] is False
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [(True, True), (False, True), (1, False), ("true", False), (None, False)]
+)
+def test_config_callback_is_a_boolean(contract: Contract, py_validators, value, ok: bool):
+    body = _body(KIOSK_CONFIG) | {"callback": value}
+    assert _reason(contract, py_validators, "config", body) == (None if ok else "schema")
+
+
+@pytest.mark.parametrize(
+    ("kind", "ok"),
+    [("button", True), ("kiosk", True), ("survey", True), ("sensor", True), ("camera", True),
+     ("Survey", False), ("questionnaire", False)],
+)  # fmt: skip
+def test_status_kinds_include_the_button_survey_terminal(contract: Contract, py_validators, kind, ok: bool):
+    body = _body(mqtt_schemas.EXAMPLES_DIR / "valid" / "status-survey-terminal.json") | {"kind": kind}
+    assert _reason(contract, py_validators, "status", body) == (None if ok else "schema")
+    # the hub sends its survey to the kinds the contract calls terminals
+    from edge_hub.office.survey import TERMINAL_KINDS
+
+    status = mqtt_schemas.schemas()[mqtt_schemas.schema_uri("status")]
+    assert set(TERMINAL_KINDS) <= set(status["properties"]["kind"]["enum"])
+
+
+CALLBACK = mqtt_schemas.EXAMPLES_DIR / "valid" / "event-press-survey-callback.json"
+
+
+@pytest.mark.parametrize(
+    ("change", "ok"),
+    [
+        ({}, True),
+        ({"phone": "89161234567"}, True),
+        ({"consent": False}, False),  # no consent, no number
+        ({"callback": False}, False),  # a number is for a callback
+        ({"phone": "+7 916 123-45-67"}, False),
+    ],
+)  # fmt: skip
+def test_a_call_back_request_is_an_event_of_its_own(contract: Contract, py_validators, change, ok: bool):
+    body = _body(CALLBACK)
+    assert (body["question"], body["value"], body["callback"]) == ("callback", 1, True)
+    assert "button" not in body and body["session"]
+    assert _reason(contract, py_validators, "event", body | change) == (None if ok else "schema")
+    without_number = {k: v for k, v in body.items() if k not in ("phone", "consent")}
+    assert _reason(contract, py_validators, "event", without_number) is None
 
 
 def test_kiosk_answers_of_one_visitor_share_a_session():

@@ -39,7 +39,7 @@ LAYERS = {
     "edge_hub.transport": 1, "edge_hub.db": 1, "edge_hub.metrics": 1, "edge_hub.metrics.formulas": 1,
     "edge_hub.office": 2,
     "edge_hub.metrics.aggregates": 3, "edge_hub.metrics.summary": 3, "edge_hub.metrics.export": 3,
-    "edge_hub.metrics.labels": 3,
+    "edge_hub.metrics.labels": 3, "edge_hub.metrics.survey_report": 3,
     "edge_hub.ingest": 4, "edge_hub.office.recredit": 4,
     "edge_hub.alerts": 5, "edge_hub.sync": 5,
     "edge_hub.runtime": 6, "edge_hub.api": 6,

@@ -31,6 +31,7 @@ from edge_hub.db.tx import immediate as _write
 from edge_hub.metrics.formulas import SCALES
 from edge_hub.office import settings as office_settings
 from edge_hub.office.settings import WEEKDAYS, OfficeSettings
+from edge_hub.office.survey import CALLBACK_QUESTION, HELP_QUESTION
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -119,8 +120,9 @@ def evaluate(conn: sqlite3.Connection, now_ms: int | None = None) -> list[int]:
 
 def _critics(conn: sqlite3.Connection, settings: OfficeSettings, now: int) -> list[int]:
     """One alert per trusted negative press with a comment or a callback request, and one per
-    survey visitor who asked for an administrator now (a ``help`` event, firmware/lib/otk/survey.py:
-    the rating it follows is found by the session)."""
+    survey visitor who asked for an administrator now (a ``help`` event, firmware/lib/otk/survey.py)
+    or for a call back (a ``callback`` event: question ``callback``, with the number the visitor
+    typed, which no alert repeats); for those two the rating they follow is found by the session."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (_CRITIC_CURSOR,)).fetchone()
     after_id = int(row[0]) if row else 0
     (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
@@ -138,8 +140,10 @@ def _critics(conn: sqlite3.Connection, settings: OfficeSettings, now: int) -> li
     ).fetchall()
     new = []
     for event_id, device, window, operator, question, value, ts, comment, callback, help_, session in rows:
-        if help_ == 1:
-            alert_id = _open(conn, _help(conn, event_id, device, window, operator, ts, session), now)
+        if help_ == 1 or (question == CALLBACK_QUESTION and callback == 1):
+            follow_up = HELP_QUESTION if help_ == 1 else CALLBACK_QUESTION
+            candidate = _follow_up(conn, follow_up, event_id, device, window, operator, ts, session)
+            alert_id = _open(conn, candidate, now)
             if alert_id is not None:
                 new.append(alert_id)
             continue
@@ -191,32 +195,52 @@ def _critic(p: _CriticPress) -> Candidate:
     )  # fmt: skip
 
 
-def _help(
-    conn: sqlite3.Connection, event: int, device: str, window: str | None, operator: str | None, ts: int,
+#: what a survey visitor's follow-up asks for, in the alert's title (Russian, English)
+_FOLLOW_UPS = {
+    HELP_QUESTION: (
+        "Посетитель просит подойти администратора сейчас",
+        "A visitor asks for an administrator now",
+    ),
+    CALLBACK_QUESTION: ("Посетитель просит перезвонить", "A visitor asks for a call back"),
+}
+
+
+def _follow_up(
+    conn: sqlite3.Connection,
+    kind: str,
+    event: int,
+    device: str,
+    window: str | None,
+    operator: str | None,
+    ts: int,
     session: str | None,
 ) -> Candidate:
-    """A survey visitor asks for an administrator now, at this terminal: no personal data; the
-    rating it follows (the session's first answer) says why."""
+    """A survey visitor asks for an administrator now (``help``) or for a call back (``callback``),
+    at this terminal; the rating it follows (the session's first answer) says why. No personal
+    data: a call back's number stays in its event, where the alerts page reads it for staff
+    (:func:`edge_hub.office.privacy.phone_of`) until the hub forgets it."""
     rated = None
     if session is not None:
         rated = conn.execute(
             "SELECT question, value FROM events WHERE device = ? AND id < ? AND type = 'press' "
-            "AND json_extract(payload, '$.session') = ? AND question != 'help' ORDER BY id LIMIT 1",
-            (device, event, session),
+            "AND json_extract(payload, '$.session') = ? AND question NOT IN (?, ?) ORDER BY id LIMIT 1",
+            (device, event, session, HELP_QUESTION, CALLBACK_QUESTION),
         ).fetchone()
     where_ru, where_en = _where(device, window)
     said_ru = f": оценка {rated[1]} ({rated[0]})" if rated else ""
     said_en = f": rating {rated[1]} ({rated[0]})" if rated else ""
+    asks_ru, asks_en = _FOLLOW_UPS[kind]
     return Candidate(
         kind="critic",
         key=f"critic:{event}",
         device=device,
         window=window,
-        title_ru=f"Посетитель просит подойти администратора сейчас{said_ru}, {where_ru}",
-        title_en=f"A visitor asks for an administrator now{said_en}, {where_en}",
+        title_ru=f"{asks_ru}{said_ru}, {where_ru}",
+        title_en=f"{asks_en}{said_en}, {where_en}",
         detail={
             "event": event, "question": rated[0] if rated else None, "value": rated[1] if rated else None,
-            "ts": ts, "operator": operator, "comment": None, "callback": False, "help": True,
+            "ts": ts, "operator": operator, "comment": None, "callback": kind == CALLBACK_QUESTION,
+            "help": kind == HELP_QUESTION,
         },
     )  # fmt: skip
 

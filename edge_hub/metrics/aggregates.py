@@ -65,12 +65,14 @@ class _Event:
     repeat: bool
     label: str | None  # a visit's dominant emotion
     duration: int  # a visit's length in ms
+    session: str | None = None  # a survey answer's session (one visitor's pass through a survey)
 
 
 _SELECT = (
     "SELECT id, device, ts, type, coalesce(question, ''), value, repeat, "
     "CASE WHEN type = 'visit' THEN json_extract(payload, '$.dominant') END, "
-    "CASE WHEN type = 'visit' THEN json_extract(payload, '$.duration_ms') END FROM events"
+    "CASE WHEN type = 'visit' THEN json_extract(payload, '$.duration_ms') END, "
+    "CASE WHEN type = 'press' THEN json_extract(payload, '$.session') END FROM events"
 )
 _SELECT_FLAG = _SELECT.replace(" FROM events", ", flag FROM events")
 _TYPES = "type IN ('press', 'visit', 'reading')"
@@ -78,7 +80,7 @@ _TYPES = "type IN ('press', 'visit', 'reading')"
 
 def _events(rows: Iterable[tuple]) -> list[_Event]:
     """Events in device, time, id order (the order the trust rules walk them)."""
-    events = [_Event(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8] or 0) for r in rows]
+    events = [_Event(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8] or 0, r[9]) for r in rows]
     events.sort(key=lambda e: (e.device, e.ts, e.id))
     return events
 
@@ -240,11 +242,19 @@ def _flag(
     rules = settings.trust
     if p.repeat:
         return "repeat"
-    (recent,) = conn.execute(  # counting stops past the limit: a flood costs no more than a trickle
-        "SELECT count(*) FROM (SELECT 1 FROM events WHERE device = ? AND type = 'press' AND ts > ? "
-        "AND ts <= ? LIMIT ?)",
-        (p.device, p.ts - rules.burst_window_s * 1000, p.ts, rules.burst_max + 1),
-    ).fetchone()
+    window = (p.device, p.ts - rules.burst_window_s * 1000, p.ts, rules.burst_max + 1)
+    if p.session is None:  # counting stops past the limit: a flood costs no more than a trickle
+        (recent,) = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM events WHERE device = ? AND type = 'press' AND ts > ? "
+            "AND ts <= ? LIMIT ?)",
+            window,
+        ).fetchone()
+    else:  # a survey terminal: one visitor answers several questions; visitors count, not answers
+        (recent,) = conn.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT json_extract(payload, '$.session') FROM events "
+            "WHERE device = ? AND type = 'press' AND ts > ? AND ts <= ? LIMIT ?)",
+            window,
+        ).fetchone()
     if recent > rules.burst_max:
         return "burst"
     scale = SCALES.get(settings.scale_of(p.question) or "")

@@ -245,6 +245,12 @@ def fcr(hist: Histogram, min_n: int = DEFAULT_MIN_N) -> Result:
     return Result(value=100.0 * t.positive / t.n, n=t.n, enough=True, parts=parts)
 
 
+def agreement(hist: Histogram, min_n: int = DEFAULT_MIN_N) -> Result:
+    """Agreement with a statement on 0–10 (``agree11``): % of positive answers, 8–10, the rule of
+    the customer-centricity blocks (seed 002); ``mean`` is the mean agreement."""
+    return _share(hist, SCALES["agree11"], min_n)
+
+
 # --- CSI and derived importance -------------------------------------------------------------
 
 

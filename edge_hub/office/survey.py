@@ -2,11 +2,13 @@
 
 One survey per office (its editor and several surveys are issue 15's): at most five questions,
 the main one first, in the MQTT contract's config format (``questions``, ``welcome``, ``thanks``,
-``langs``, ``idle_s``, ``critic_help``, ``lockout_ms``; mqtt_schemas/schemas/config.schema.json).
-The contract checks the shape (the API runs it before :func:`put`); this module adds the rules a
-schema cannot say: unique question ids, a ``show_if`` that names an earlier question and values
-that question can take, a main question that is a rating and has no condition, and a scale that
-agrees with the office's metrics (``OfficeSettings.questions``: a question id keeps its scale, so
+``langs``, ``lang``, ``idle_s``, ``critic_help``, ``callback``, ``lockout_ms``;
+mqtt_schemas/schemas/config.schema.json). The contract checks the shape (the API runs it before
+:func:`put`); this module adds the rules a schema cannot say: unique question ids, a ``show_if``
+that names an earlier question and values that question can take, a main question that is a
+rating and has no condition, a starting ``lang`` among ``langs``, every text shown (question,
+option, welcome, thanks) in each language of ``langs``, and a scale that agrees with the office's
+metrics (``OfficeSettings.questions``: a question id keeps its scale, so
 the numbers stay comparable; a new rating question is added there).
 
 Each terminal (a device whose status says kind ``kiosk`` or ``survey``) gets its config as a
@@ -31,8 +33,18 @@ from edge_hub.office import settings as office_settings
 #: the device kinds that run the survey (the touch kiosk, the button-survey terminal)
 TERMINAL_KINDS = ("kiosk", "survey")
 #: the survey's fields in a device's config (all of them optional but ``questions``)
-SURVEY_FIELDS = ("questions", "welcome", "thanks", "langs", "lang", "idle_s", "critic_help", "lockout_ms")
+SURVEY_FIELDS = (
+    "questions", "welcome", "thanks", "langs", "lang", "idle_s", "critic_help", "callback", "lockout_ms",
+)  # fmt: skip
+#: the languages a terminal starts in when the survey names none (config.schema.json's default)
+DEFAULT_LANGS = ("ru",)
+_LANG_NAMES = {"ru": ("Russian", "русском"), "en": ("English", "английском")}
 _KEY = "survey"
+#: the questions of a visitor's follow-ups: events of their own in the session after a negative
+#: main answer (an administrator now, a call back), no ratings; no survey question may take them
+HELP_QUESTION = "help"
+CALLBACK_QUESTION = "callback"
+FOLLOW_UPS = (HELP_QUESTION, CALLBACK_QUESTION)
 
 
 class SurveyError(OtklikError, ValueError):
@@ -56,6 +68,11 @@ def check(survey: dict[str, Any], settings: office_settings.OfficeSettings) -> N
         qid = q["id"]
         if qid in seen:
             raise SurveyError(f"question id {qid!r} is used twice / вопрос {qid!r} указан дважды")
+        if qid in FOLLOW_UPS:
+            raise SurveyError(
+                f"question id {qid!r} is taken by the visitor's follow-up event: choose another / "
+                f"id {qid!r} занят событием посетителя после ответа: выберите другой"
+            )
         cond = q.get("show_if")
         if number == 1:
             if q["scale"] not in SCALES:
@@ -87,6 +104,38 @@ def check(survey: dict[str, Any], settings: office_settings.OfficeSettings) -> N
                 f"а не {q['scale']}: дайте новому вопросу другой id"
             )
         seen[qid] = q
+    _check_languages(survey)
+
+
+def _check_languages(survey: dict[str, Any]) -> None:
+    """``lang`` is one of ``langs``; every text a visitor may see has each language of ``langs``
+    (a terminal would otherwise show Russian to a visitor who chose English)."""
+    langs = survey.get("langs") or list(DEFAULT_LANGS)
+    lang = survey.get("lang")
+    if lang is not None and "langs" in survey and lang not in langs:
+        raise SurveyError(
+            f"the starting language {lang!r} is not one of langs {langs} / язык {lang!r}, с которого "
+            f"начинается опрос, не входит в langs {langs}"
+        )
+    texts: list[tuple[str, str, dict[str, str]]] = []
+    for key, ru in (("welcome", "приветствия"), ("thanks", "экрана благодарности")):
+        if key in survey:
+            texts.append((f"the {key} text", ru, survey[key]))
+    for number, q in enumerate(survey.get("questions") or [], 1):
+        texts.append((f"question {number} ({q['id']!r})", f"вопроса {number} ({q['id']!r})", q["text"]))
+        for option in q.get("options") or ():
+            texts.append(
+                (f"option {option['id']!r} of question {number}",
+                 f"варианта {option['id']!r} вопроса {number}", option["text"])
+            )  # fmt: skip
+    for lang in langs:
+        en_name, ru_name = _LANG_NAMES.get(lang, (lang, lang))
+        for what_en, what_ru, text in texts:
+            if not text.get(lang):
+                raise SurveyError(
+                    f"{what_en} has no {en_name} text, but langs offers {en_name} / у {what_ru} нет текста "
+                    f"на {ru_name} языке, а langs его предлагает"
+                )
 
 
 def get(conn: sqlite3.Connection) -> dict[str, Any] | None:
@@ -118,9 +167,7 @@ def put(conn: sqlite3.Connection, survey: dict[str, Any]) -> list[dict[str, Any]
 def terminals(conn: sqlite3.Connection) -> list[str]:
     """The devices that run the survey, by the kind their status reports."""
     marks = ", ".join("?" * len(TERMINAL_KINDS))
-    rows = conn.execute(
-        f"SELECT device FROM devices WHERE kind IN ({marks}) ORDER BY device", TERMINAL_KINDS
-    )
+    rows = conn.execute(f"SELECT device FROM devices WHERE kind IN ({marks}) ORDER BY device", TERMINAL_KINDS)
     return [device for (device,) in rows]
 
 

@@ -3,6 +3,17 @@
 ``hub_ui.web`` includes the routers of :data:`MODULES` in order; a new page module goes here.
 """
 
-from hub_ui.pages import account, admin, alerts, dashboard, devices, emotions, exports, league, settings
+from hub_ui.pages import (
+    account,
+    admin,
+    alerts,
+    dashboard,
+    devices,
+    emotions,
+    exports,
+    league,
+    settings,
+    survey,
+)  # fmt: skip
 
-MODULES = (account, dashboard, admin, settings, exports, league, alerts, devices, emotions)
+MODULES = (account, dashboard, admin, settings, exports, league, alerts, devices, emotions, survey)

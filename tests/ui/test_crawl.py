@@ -34,6 +34,19 @@ CONTRAST_OF_SHORT_TEXT = """() => {
 AXE_OPTIONS = {"runOnly": {"type": "tag", "values": WCAG}, "resultTypes": ["violations"]}
 #: consoles on no window (nobody's shift to miss), a camera, a device whose message is quarantined
 CONSOLE, CAMERA, BAD, CRITIC, STAFFER = "btn-18", "cam-21", "btn-19", "btn-17", "btn-16"
+#: a touch kiosk, its survey (questions the seeded office measures already) and its visitors
+KIOSK = "kiosk-03"
+SURVEY = {
+    "langs": ["ru", "en"],
+    "questions": [
+        {"id": "csat", "text": {"ru": "Как вас обслужили?", "en": "How were you served?"}, "scale": "csat5"},
+        {"id": "what_wrong", "text": {"ru": "Что не так?", "en": "What went wrong?"}, "scale": "choice",
+         "show_if": {"question": "csat", "values": [1, 2]},
+         "options": [{"id": "queue", "text": {"ru": "Очередь", "en": "The queue"}},
+                     {"id": "staff", "text": {"ru": "Сотрудник", "en": "Staff"}}]},
+        {"id": "fcr", "text": {"ru": "Вопрос решён?", "en": "Solved?"}, "scale": "yesno"},
+    ],
+}  # fmt: skip
 #: the admin's navigation
 NAV = (
     "/",
@@ -42,6 +55,7 @@ NAV = (
     "/alerts",
     "/devices",
     "/emotions",
+    "/survey",
     "/settings",
     "/export",
     "/users",
@@ -113,6 +127,24 @@ def office_data(site, admin):
         staffer.wait_acked({(b["boot"], b["seq"]) for b in bodies}, timeout=10)
     finally:
         staffer.close()
+    # the survey page's data: a survey and a few visitors of a kiosk (no critics among them)
+    httpx.put(site.url + "/api/v1/survey", headers=site.auth, json=SURVEY, timeout=10).raise_for_status()
+    kiosk = DeviceClient(site.broker, KIOSK)
+    try:
+        start, seq = int(time.time() * 1000) - 600_000, int(time.time()) % 100_000
+        answers = [("v1", "csat", 5, {}), ("v1", "fcr", 1, {}), ("v2", "csat", 2, {}),
+                   ("v2", "what_wrong", 1, {"option": "queue"}), ("v3", "csat", 4, {})]  # fmt: skip
+        bodies = [
+            press(KIOSK, boot=2, seq=seq + k, ts=start + k * 30_000, question=q, value=v, session=session,
+                  dwell_ms=1500 + 500 * k, **extra)
+            for k, (session, q, v, extra) in enumerate(answers)
+        ]  # fmt: skip
+        for body in bodies:
+            del body["button"]
+            kiosk.send(body)
+        kiosk.wait_acked({(b["boot"], b["seq"]) for b in bodies}, timeout=10)
+    finally:
+        kiosk.close()
     httpx.post(site.url + "/api/v1/alerts/evaluate", headers=site.auth, timeout=10).raise_for_status()
     found = [wait_until(lambda m=m: _critic(site, m), 10, "a critic alert") for m in markers]
     for alert, action in zip(found[1:], ("ack", "resolve"), strict=True):
@@ -242,6 +274,12 @@ def test_every_page_one_level_deep_is_sound_and_accessible(site, admin, chromium
         for alert, tab in zip(office_data, ("open", "acknowledged", "resolved"), strict=True):
             visitor.visit(f"/alerts?tab={tab}")
             assert visitor.page.locator(f"#alert-{alert['id']}").count() == 1, tab
+        # the survey page shows the kiosk's visitors: three started, one completed (v2, v3 left early)
+        visitor.visit("/survey")
+        funnel = visitor.page.locator("#survey-funnel")
+        assert int(funnel.get_attribute("data-started")) >= 3
+        assert visitor.page.locator("#survey-report tr[data-question=what_wrong]").count() == 1
+        shot(visitor.page, f"crawl-survey-{lang}")
         # the export file behind the export page's form answers too
         download = visitor.page.request.get(site.url + "/export/file")
         assert download.status < 500, download.status

@@ -1,28 +1,34 @@
 """The office's survey for its feedback terminals: ``GET`` and ``PUT /api/v1/survey``.
 
 The body is the survey part of a device config in the MQTT contract (``questions``, ``welcome``,
-``thanks``, ``langs``, ``lang``, ``idle_s``, ``critic_help``, ``lockout_ms``); it is checked
+``thanks``, ``langs``, ``lang``, ``idle_s``, ``critic_help``, ``callback``, ``lockout_ms``); it is checked
 against the contract's config schema and :func:`edge_hub.office.survey.check`, saved, and sent
 to every terminal as its retained config with the next revision. Refusals (422) carry an
 "English / Russian" ``detail``.
+
+``GET /api/v1/survey/report`` is the survey's report for a period (each question's answers,
+metric, distribution and time on screen; the completion funnel; help and call-back requests),
+from :mod:`edge_hub.metrics.survey_report`; any caller that reads may call it.
 """
 
 from __future__ import annotations
 
 from contextlib import suppress
+from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, HTTPException
+from fastapi import APIRouter, Body, HTTPException, Query
 from pydantic import BaseModel, Field
 
 import mqtt_schemas
-from edge_hub.api.deps import RuntimeDep, StoreDep, WriterDep
-from edge_hub.api.models import API_REFUSALS, refusals
+from edge_hub.api.deps import RuntimeDep, StoreDep, WriterDep, to_ms
+from edge_hub.api.models import API_REFUSALS, IsoDateTime, iso, refusals
 from edge_hub.api.routes import Route
 from edge_hub.errors import ContractError
 from edge_hub.ingest.contract import Contract
+from edge_hub.metrics import survey_report
 from edge_hub.office import survey as office_survey
 from edge_hub.runtime import NotConnected
 
@@ -32,6 +38,9 @@ router = APIRouter(tags=["survey"], route_class=Route, responses=API_REFUSALS)
 #: survey that passes (the 4096-byte limit included) passes for every terminal it is sent to
 _CHECK_DEVICE = "survey-check-" + "x" * 19  # 32 characters, the id pattern's longest
 _CHECK_REV = 2**31 - 1  # config.schema.json: rev's maximum
+#: the longest period of a report, in days (it reads the stored answers themselves)
+REPORT_MAX_DAYS = 400
+_DAY_MS = 86_400_000
 
 
 class SurveyOut(BaseModel):
@@ -83,3 +92,102 @@ def put_survey(
         with suppress(NotConnected):  # an API without a hub (tests): the hub sends them when it starts
             runtime.publish_config(payload)
     return _out(writer.conn)
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+class Text(BaseModel):
+    ru: str
+    en: str | None = None
+
+
+class ReportMetric(BaseModel):
+    name: str = Field(
+        description="csat (csat5), nps (nps11), ces (ces7), fcr (yesno: % yes), agreement (agree11)"
+    )
+    value: float | None = Field(description="% (csat, ces, fcr, agreement) or points (nps); null: see reason")
+    n: int = Field(description="Trusted answers on the scale")
+    mean: float | None = Field(None, description="The mean answer, where the metric shows one")
+    reason: str | None = Field(None, description="Why value is null, e.g. 'not enough data' (n < min_n)")
+
+
+class ReportValue(BaseModel):
+    value: int | None = Field(description="The answer value (a choice: the option's 1-based index)")
+    option: str | None = Field(None, description="A choice question's option id")
+    text: Text | None = Field(None, description="The option's text in the current survey")
+    count: int
+
+
+class ShowIf(BaseModel):
+    question: str
+    values: list[int]
+
+
+class ReportQuestion(BaseModel):
+    id: str
+    position: int | None = Field(description="1-based place in the current survey; null: not in it")
+    in_survey: bool
+    scale: str | None = Field(description="The question's scale; null when the office does not know it")
+    text: Text | None
+    show_if: ShowIf | None
+    n: int = Field(description="Trusted answers (not flagged, not repeats)")
+    flagged: int = Field(description="Answers left out as flagged or repeated")
+    off_scale: int = Field(description="Trusted answers outside the scale, left out of the metric")
+    metric: ReportMetric | None = Field(description="Null for a choice question or an unknown scale")
+    distribution: list[ReportValue]
+    dwell_median_ms: float | None = Field(description="Median time the question was on screen, ms")
+    dwell_n: int = Field(description="Answers that said how long it was on screen")
+
+
+class FunnelStep(BaseModel):
+    question: str
+    answered: int = Field(description="Sessions that answered it")
+    applied: int = Field(description="Sessions whose answers met its show_if (all, without one)")
+
+
+class Funnel(BaseModel):
+    started: int = Field(description="Sessions with at least one trusted answer")
+    steps: list[FunnelStep] = Field(description="The current survey's questions, in order")
+    completed: int | None = Field(
+        description="Sessions that answered every question whose show_if applied to them; null: no survey"
+    )
+
+
+class SurveyReportOut(BaseModel):
+    from_: datetime = Field(alias="from", serialization_alias="from")
+    to: datetime
+    device: str | None
+    window: str | None
+    min_n: int = Field(description="Fewer answers than this: 'not enough data'")
+    survey: bool = Field(description="Whether the office has a survey (else only questions seen)")
+    questions: list[ReportQuestion]
+    funnel: Funnel
+    help_requests: int = Field(description="Visitors who asked for an administrator now (trusted)")
+    callback_requests: int = Field(description="Visitors who asked to be called back (trusted)")
+
+
+@router.get(
+    "/survey/report", response_model=SurveyReportOut, response_model_by_alias=True, responses=refusals(422)
+)
+def get_survey_report(
+    store: StoreDep,
+    from_: Annotated[IsoDateTime, Query(alias="from", description="Period start, ISO 8601 (inclusive)")],
+    to: Annotated[IsoDateTime, Query(description="Period end, ISO 8601 (exclusive)")],
+    device: Annotated[str | None, Query(description="Only this device")] = None,
+    window: Annotated[str | None, Query(description="Only this window")] = None,
+) -> dict[str, Any]:
+    """Each question of the survey (and any other answered in a session), the funnel, the time per
+    question, help and call-back requests; at most ``REPORT_MAX_DAYS`` (400) days."""
+    lo, hi = to_ms(from_), to_ms(to)
+    assert lo is not None and hi is not None
+    if hi <= lo:
+        raise HTTPException(422, detail="'to' must be after 'from' / 'to' должно быть позже 'from'")
+    if hi - lo > REPORT_MAX_DAYS * _DAY_MS:
+        raise HTTPException(
+            422,
+            detail=f"a report covers at most {REPORT_MAX_DAYS} days: choose a shorter period / "
+            f"отчёт — не больше {REPORT_MAX_DAYS} дней: сократите период",
+        )
+    out = survey_report.report(store.conn, lo, hi, device=device, window=window)
+    return {**out, "from": iso(lo), "to": iso(hi)}

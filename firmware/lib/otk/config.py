@@ -40,7 +40,7 @@ DEFAULTS = {
 }
 
 #: the keys of a feedback terminal's survey (checked by otk/survey_config.py)
-_SURVEY_KEYS = ("questions", "welcome", "thanks", "langs", "critic_help")
+_SURVEY_KEYS = ("questions", "welcome", "thanks", "langs", "critic_help", "callback")
 _INT_RANGES = {
     # a revision beyond 2**31-1 is refused (and a saved one from older firmware ignored), so
     # no revision can get so high that no newer one exists
@@ -73,7 +73,7 @@ def validate(msg, device, rev=None):
     for k in msg:
         if k not in ("v", "device", "rev", "buttons", "question", "lockout_ms", "lang", "brightness",
                      "heartbeat_s", "questions", "welcome", "thanks", "langs", "idle_s",
-                     "critic_help"):  # fmt: skip
+                     "critic_help", "callback"):  # fmt: skip
             return "unknown key " + str(k)
     if msg.get("v") != 1 or not _is_int(msg.get("v")):
         return "v must be 1"

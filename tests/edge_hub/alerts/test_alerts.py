@@ -19,8 +19,8 @@ from edge_hub.alerts import rules as alert_rules
 from edge_hub.api.routes import alerts as alert_routes
 from edge_hub.app import create_app
 from edge_hub.db.store import Store
-from edge_hub.metrics import aggregates
-from edge_hub.office import scopes
+from edge_hub.metrics import aggregates, summary
+from edge_hub.office import privacy, scopes
 from edge_hub.office import settings as office_settings
 from edge_hub.office import shifts as shift_rules
 from edge_hub.runtime import Runtime
@@ -108,6 +108,51 @@ def test_a_survey_visitor_asking_for_an_administrator_opens_a_critic_alert_with_
     assert (alert["detail"]["question"], alert["detail"]["value"]) == ("csat", 2)
     assert "администратора" in alert["title_ru"] and "оценка 2" in alert["title_ru"]
     assert "administrator now" in alert["title_en"]
+    assert hub_db.evaluate(MON_10 + 3 * MIN) == []
+
+
+PHONE = "+79161234567"
+CALLBACK = {"callback": True, "phone": PHONE, "consent": True}
+
+
+def test_a_survey_visitor_asking_for_a_call_back_opens_a_critic_alert_without_the_number(hub_db):
+    """The kiosk's call-back offer (config callback): the main answer, then a callback event of the
+    same session with the number; the alert names the window and the rating, never the number,
+    which stays in the event for the alerts page; and the event counts in no metric."""
+    _scopes(hub_db, "w3", "kiosk-01")
+    hub_db.press(MON_10, 2, device="kiosk-01", session="cb1", dwell_ms=2100)
+    hub_db.press(MON_10 + 20_000, 1, device="kiosk-01", question="callback", session="cb1", dwell_ms=18_000,
+                 **CALLBACK)  # fmt: skip
+    assert len(hub_db.evaluate(MON_10 + MIN)) == 1
+    (alert,) = hub_db.alerts(kind="critic")
+    assert (
+        alert["title_ru"] == "Посетитель просит перезвонить: оценка 2 (csat), окно w3 (устройство kiosk-01)"
+    )
+    assert alert["title_en"] == "A visitor asks for a call back: rating 2 (csat), window w3 (device kiosk-01)"
+    assert (
+        alert["window"] == "w3" and alert["detail"]["callback"] is True and alert["detail"]["help"] is False
+    )
+    assert (alert["detail"]["question"], alert["detail"]["value"]) == ("csat", 2)
+    stored = orjson.dumps(alert).decode()
+    assert PHONE not in stored and PHONE[1:] not in stored, "the number is in the alert"
+    assert privacy.phone_of(hub_db.conn, alert["detail"]["event"]) == PHONE  # the page's source
+    assert hub_db.evaluate(MON_10 + 2 * MIN) == [], "one alert, ever"
+    day = summary.summary(hub_db.conn, MON_10 - 60 * MIN, MON_10 + 60 * MIN)
+    assert day["ratings"] == 1 and day["metrics"]["csat"]["n"] == 1 and "callback" not in day["metrics"]
+
+
+def test_a_call_back_without_a_session_or_a_rating_still_opens_its_alert(hub_db):
+    hub_db.press(MON_10, 1, device="kiosk-02", question="callback", session="lone", **CALLBACK)
+    assert len(hub_db.evaluate(MON_10 + MIN)) == 1
+    (alert,) = hub_db.alerts()
+    assert (
+        alert["title_en"] == "A visitor asks for a call back, device kiosk-02"
+        and alert["detail"]["value"] is None
+    )
+    # a flagged one (inside the lockout) opens none
+    hub_db.press(
+        MON_10 + 2 * MIN, 1, device="kiosk-03", question="callback", session="rep", repeat=True, **CALLBACK
+    )
     assert hub_db.evaluate(MON_10 + 3 * MIN) == []
 
 

@@ -100,6 +100,22 @@ def test_fake_looking_presses_are_flagged_with_a_reason_and_kept_apart(hub_db):
     assert with_flagged["ratings"] == 12
 
 
+def test_a_survey_terminal_counts_visitors_towards_a_burst_not_answers(hub_db):
+    rules = office_settings.TrustRules(burst_max=4, burst_window_s=60, self_run=3, self_gap_s=20)
+    office_settings.save(hub_db.conn, office_settings.OfficeSettings(trust=rules))
+    t = MON_10
+    # two visitors within a minute, 3 answers and a help request each: 8 presses, 2 visitors
+    for visitor, start in (("aaaa", t), ("bbbb", t + 25_000)):
+        for i, (question, value) in enumerate((("csat", 2), ("help", 1), ("nps", 6), ("ces", 3))):
+            hub_db.press(start + i * 4_000, value, device="kiosk-01", question=question, session=visitor)
+    # then four more visitors in the same minute, one answer each: 6 visitors, beyond burst_max
+    for k in range(4):
+        hub_db.press(t + 45_000 + k * 2_000, 4, device="kiosk-01", session=f"c{k}")
+    rows = hub_db.conn.execute("SELECT flag FROM events WHERE device = 'kiosk-01' ORDER BY ts")
+    flags = [f for (f,) in rows]
+    assert flags == [None] * 8 + [None, None, "burst", "burst"]
+
+
 def test_presses_are_attributed_to_the_operator_on_shift_and_unstaffed_ones_flagged(hub_db):
     _always_open(hub_db)
     conn = hub_db.conn

@@ -15,6 +15,7 @@ from edge_hub.metrics import (
     NOT_ENOUGH_DATA,
     SCALES,
     SERVED_UNKNOWN,
+    agreement,
     centricity_blocks,
     ces,
     criticality_index,
@@ -186,6 +187,16 @@ def test_fcr_share_of_yes():
     assert result.value == pytest.approx(70.0)
     assert result.parts == {"yes": 7, "no": 3}
     assert result.mean is None
+
+
+def test_agreement_share_of_8_to_10_with_mean():
+    # 10 answers: 10,9,8 agree; 7,6,5 lukewarm; 4,2,0,0 disagree -> 3/10 = 30 %; mean 51/10 = 5.1
+    result = agreement({10: 1, 9: 1, 8: 1, 7: 1, 6: 1, 5: 1, 4: 1, 2: 1, 0: 2})
+    assert result.value == pytest.approx(30.0) and result.mean == pytest.approx(5.1)
+    assert result.parts == {"positive": 3, "neutral": 3, "negative": 4}
+    assert agreement({9: 4}).reason == NOT_ENOUGH_DATA  # n = 4 < 5
+    with pytest.raises(ValueError, match="agree11"):
+        agreement({11: 1})
 
 
 def test_seed_001_targets_hand_computed():

@@ -5,6 +5,8 @@ in-process hub; the terminal is a raw paho client with its own device login."""
 
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
 from fastapi.testclient import TestClient
@@ -49,6 +51,66 @@ def test_the_rules_a_schema_cannot_say(conn, questions, refusal):
     with pytest.raises(office_survey.SurveyError, match=refusal.replace("[", r"\[").replace("]", r"\]")):
         office_survey.put(conn, {"questions": questions})
     assert office_survey.get(conn) is None  # nothing saved
+
+
+def test_a_follow_up_event_name_is_no_question_id(conn):
+    for taken in ("help", "callback"):
+        with pytest.raises(office_survey.SurveyError, match=r"follow-up.* / id .* занят"):
+            office_survey.put(conn, {"questions": [CSAT, {**NPS, "id": taken}]})
+
+
+CSAT_EN = {**CSAT, "text": {"ru": "Как вас обслужили?", "en": "How were you served?"}}
+NPS_EN = {**NPS, "text": {"ru": "Порекомендуете нас?", "en": "Would you recommend us?"}}
+WRONG = {
+    "id": "what_wrong", "text": {"ru": "Что не так?", "en": "What went wrong?"}, "scale": "choice",
+    "options": [{"id": "queue", "text": {"ru": "Очередь", "en": "The queue"}},
+                {"id": "staff", "text": {"ru": "Сотрудник"}}],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("survey", "refusal"),
+    [
+        ({"langs": ["ru"], "lang": "en"}, "starting language 'en' is not one of langs ['ru'] / язык 'en'"),
+        ({"langs": ["en"], "lang": "ru"}, "starting language 'ru' is not one of langs"),
+        ({"langs": ["ru", "en"], "questions": [CSAT_EN, NPS]},
+         "question 2 ('nps') has no English text, but langs offers English / у вопроса 2 ('nps') нет текста "
+         "на английском языке"),
+        ({"langs": ["ru", "en"], "questions": [CSAT_EN, WRONG]},
+         "option 'staff' of question 2 has no English text, but langs offers English / у варианта 'staff' "
+         "вопроса 2"),
+        ({"langs": ["en", "ru"], "welcome": {"ru": "Здравствуйте"}}, "the welcome text has no English text"),
+        ({"langs": ["ru", "en"], "thanks": {"ru": "Спасибо"}}, "у экрана благодарности нет текста"),
+    ],
+)  # fmt: skip
+def test_languages_offered_are_the_languages_written(conn, survey, refusal):
+    body = {"questions": [CSAT_EN, NPS_EN], **survey}
+    with pytest.raises(office_survey.SurveyError, match=re.escape(refusal)):
+        office_survey.put(conn, body)
+    assert office_survey.get(conn) is None
+
+
+@pytest.mark.parametrize(
+    "survey",
+    [
+        {"questions": [CSAT, NPS]},  # langs missing: Russian only, English is optional
+        {"questions": [CSAT, NPS], "lang": "en"},  # lang without langs: the contract's business
+        {"questions": [CSAT, NPS], "langs": ["ru"], "lang": "ru"},
+        {"questions": [CSAT_EN, NPS_EN], "langs": ["ru", "en"], "lang": "en",
+         "welcome": {"ru": "Здравствуйте", "en": "Hello"}, "thanks": {"ru": "Спасибо", "en": "Thank you"}},
+        {"questions": [CSAT_EN, {**WRONG, "options": WRONG["options"][:1]}], "langs": ["en", "ru"]},
+    ],
+)  # fmt: skip
+def test_surveys_whose_languages_agree_are_taken(conn, survey):
+    office_survey.put(conn, survey)
+    assert office_survey.get(conn) == survey
+
+
+def test_the_call_back_offer_is_part_of_the_survey_and_its_config(conn):
+    _terminal(conn, "kiosk-01")
+    (config,) = office_survey.put(conn, {**SURVEY, "callback": True, "critic_help": True})
+    assert config["callback"] is True and office_survey.get(conn)["callback"] is True
+    Contract().parse(mqtt_schemas.topic(SITE, "kiosk-01", "config"), orjson.dumps(config))
 
 
 def test_a_new_rating_question_is_registered_with_the_metrics(conn):

@@ -1,0 +1,214 @@
+"""The survey report: each question of the office's survey, the completion funnel and the time
+spent per question, for a period and optionally a device and / or a window.
+
+A survey answer is a press with a ``session`` (the terminal's random id of one visitor's pass);
+the follow-ups ``help`` (an administrator now) and ``callback`` (a call back) are events of the
+session too, but no questions: they are counted apart and never in a metric. Only trusted answers
+count (``flag`` NULL and not a ``repeat``); flagged ones are counted apart per question.
+
+Unlike :mod:`edge_hub.metrics.summary`, the report reads the stored events, not the hourly
+aggregates: sessions, time on screen and the chosen option live only in an event's payload. The
+period is therefore exact, [from, to) by the press time, not widened to whole hours. Every metric
+is a formula of :mod:`edge_hub.metrics.formulas` (CSAT for ``csat5``, NPS for ``nps11``, CES for
+``ces7``, FCR, the share of yes, for ``yesno``, the agreement share for ``agree11``; a ``choice``
+question has its distribution only), each with its ``n`` and withheld below the office's
+``min_n`` ("not enough data").
+
+The funnel: sessions started (at least one answer), sessions that answered each question of the
+survey, sessions to which a question applied (its ``show_if`` met by the session's answers; all
+of them for an unconditional question), and sessions completed: every question whose ``show_if``
+applied to it answered. It is judged against the office's current survey; a session of an older
+survey may fall short of it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from edge_hub.metrics import formulas as f
+from edge_hub.office import settings as office_settings
+from edge_hub.office import survey as office_survey
+from edge_hub.office.settings import OfficeSettings
+
+#: a session's follow-up events, not questions: counted apart, never in a metric
+FOLLOW_UPS = office_survey.FOLLOW_UPS
+#: the metric of each rating scale (``choice`` has none: its distribution is the answer)
+METRICS = {
+    "csat5": ("csat", f.csat),
+    "nps11": ("nps", f.nps),
+    "ces7": ("ces", f.ces),
+    "yesno": ("fcr", f.fcr),
+    "agree11": ("agreement", f.agreement),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    session: str
+    question: str
+    value: int | None
+    trusted: bool
+    dwell_ms: int | None
+    option: str | None
+
+
+def _answers(
+    conn: sqlite3.Connection, from_ms: int, to_ms: int, device: str | None, window: str | None
+) -> list[_Answer]:
+    where, args = "", [from_ms, to_ms]
+    for column, value in (("device", device), ("window", window)):
+        if value is not None:
+            where += f" AND {column} = ?"
+            args.append(value)
+    rows = conn.execute(
+        "SELECT json_extract(payload, '$.session'), coalesce(question, 'csat'), value, "
+        "flag IS NULL AND NOT repeat, json_extract(payload, '$.dwell_ms'), json_extract(payload, '$.option') "
+        "FROM events WHERE type = 'press' AND ts >= ? AND ts < ? "
+        f"AND json_extract(payload, '$.session') IS NOT NULL{where} ORDER BY ts, id",
+        args,
+    )
+    return [
+        _Answer(
+            str(session), question, int(value) if isinstance(value, int | float) else None, bool(trusted),
+            dwell if isinstance(dwell, int) else None, option if isinstance(option, str) else None,
+        )
+        for session, question, value, trusted, dwell, option in rows
+    ]  # fmt: skip
+
+
+def _metric(scale: str | None, hist: dict[int, int], min_n: int) -> tuple[dict[str, Any] | None, int]:
+    """The question's metric as ``{name, value, n, mean?, reason?}`` (None for a choice or an
+    unknown scale), and how many answers were off its scale (left out of it)."""
+    if scale not in METRICS:
+        return None, 0
+    name, formula = METRICS[scale]
+    s = f.SCALES[scale]
+    kept = {v: n for v, n in hist.items() if s.contains(v)}
+    r = formula(kept, min_n=min_n)
+    out: dict[str, Any] = {"name": name, "value": r.value, "n": r.n, "mean": r.mean, "reason": r.reason}
+    return out, sum(hist.values()) - sum(kept.values())
+
+
+def _distribution(
+    q: dict[str, Any] | None, scale: str | None, hist: dict[int, int], picked: dict[str, int]
+) -> list[dict[str, Any]]:
+    """Rows ``{value, count, option, text}``: for a choice question every option of the survey (in
+    its order), then options answered that it no longer has, then values answered without an
+    option id; every value of a rating scale; else the values seen."""
+    if scale == "choice":
+        options = list((q or {}).get("options") or ())
+        rows = [
+            {"value": i, "option": o["id"], "text": o["text"], "count": picked.pop(o["id"], 0)}
+            for i, o in enumerate(options, 1)
+        ]
+        rows += [{"value": None, "option": o, "text": None, "count": n} for o, n in sorted(picked.items())]
+        rows += [{"value": v, "option": None, "text": None, "count": n} for v, n in sorted(hist.items())]
+        return rows
+    if scale in f.SCALES:
+        s = f.SCALES[scale]
+        values = sorted(set(range(s.low, s.high + 1)) | set(hist))
+    else:
+        values = sorted(hist)
+    return [{"value": v, "option": None, "text": None, "count": hist.get(v, 0)} for v in values]
+
+
+def _option_at(q: dict[str, Any] | None, value: int | None) -> str | None:
+    """The survey's option a choice answer without an option id names by its 1-based position."""
+    options = (q or {}).get("options") or ()
+    if q is None or q["scale"] != "choice" or value is None or not 1 <= value <= len(options):
+        return None
+    return options[value - 1]["id"]
+
+
+def _applies(q: dict[str, Any], given: dict[str, int | None]) -> bool:
+    cond = q.get("show_if")
+    return not cond or given.get(cond["question"]) in cond["values"]
+
+
+def report(
+    conn: sqlite3.Connection,
+    from_ms: int,
+    to_ms: int,
+    *,
+    device: str | None = None,
+    window: str | None = None,
+    settings: OfficeSettings | None = None,
+) -> dict[str, Any]:
+    """The survey report of [from, to) (epoch ms), for a device and / or a window if given."""
+    settings = settings or office_settings.load(conn)
+    survey = office_survey.get(conn)
+    asked = list((survey or {}).get("questions") or ())
+    by_id = {q["id"]: q for q in asked}
+    answers = _answers(conn, from_ms, to_ms, device, window)
+
+    hists: dict[str, dict[int, int]] = defaultdict(dict)
+    picked: dict[str, dict[str, int]] = defaultdict(dict)
+    answered: dict[str, int] = defaultdict(int)
+    dwell: dict[str, list[int]] = defaultdict(list)
+    flagged: dict[str, int] = defaultdict(int)
+    follow_ups = dict.fromkeys(FOLLOW_UPS, 0)
+    sessions: dict[str, dict[str, int | None]] = {}  # session -> question -> its first trusted answer
+    seen: list[str] = []
+    for a in answers:
+        if a.question in FOLLOW_UPS:
+            follow_ups[a.question] += a.trusted
+            continue
+        if a.question not in by_id and a.question not in seen:
+            seen.append(a.question)
+        if not a.trusted:
+            flagged[a.question] += 1
+            continue
+        q = by_id.get(a.question)
+        option = None if q is not None and q["scale"] != "choice" else a.option or _option_at(q, a.value)
+        if option is not None:  # a choice: counted by its option (its value is only a position)
+            picked[a.question][option] = picked[a.question].get(option, 0) + 1
+            answered[a.question] += 1
+        elif a.value is not None:
+            hists[a.question][a.value] = hists[a.question].get(a.value, 0) + 1
+            answered[a.question] += 1
+        if a.dwell_ms is not None:
+            dwell[a.question].append(a.dwell_ms)
+        sessions.setdefault(a.session, {}).setdefault(a.question, a.value)
+
+    questions = []
+    for position, qid in enumerate([*by_id, *seen], 1):
+        q = by_id.get(qid)
+        scale = q["scale"] if q else settings.scale_of(qid)
+        hist = hists.get(qid, {})
+        metric, off_scale = _metric(scale, hist, settings.min_n)
+        times = dwell.get(qid, [])
+        questions.append({
+            "id": qid, "position": position if q else None, "in_survey": q is not None, "scale": scale,
+            "text": q["text"] if q else None, "show_if": q.get("show_if") if q else None,
+            "n": answered.get(qid, 0), "flagged": flagged.get(qid, 0), "off_scale": off_scale,
+            "metric": metric, "distribution": _distribution(q, scale, hist, dict(picked.get(qid, {}))),
+            "dwell_median_ms": statistics.median(times) if times else None, "dwell_n": len(times),
+        })  # fmt: skip
+
+    steps = []
+    for q in asked:
+        steps.append({
+            "question": q["id"],
+            "answered": sum(1 for given in sessions.values() if q["id"] in given),
+            "applied": sum(1 for given in sessions.values() if _applies(q, given)),
+        })  # fmt: skip
+    completed = (
+        sum(1 for given in sessions.values() if all(q["id"] in given for q in asked if _applies(q, given)))
+        if asked else None
+    )  # fmt: skip
+    return {
+        "from_ms": from_ms,
+        "to_ms": to_ms,
+        "device": device,
+        "window": window,
+        "min_n": settings.min_n,
+        "survey": survey is not None,
+        "questions": questions,
+        "funnel": {"started": len(sessions), "steps": steps, "completed": completed},
+        "help_requests": follow_ups[office_survey.HELP_QUESTION],
+        "callback_requests": follow_ups[office_survey.CALLBACK_QUESTION],
+    }

@@ -1,0 +1,198 @@
+"""The survey (/survey): the office's survey for its terminals and its report for a period.
+
+The questions come from ``edge_hub.office.survey.get`` (set with ``PUT /api/v1/survey``); the
+report is ``edge_hub.metrics.survey_report.report``, the same as ``GET /api/v1/survey/report``:
+per question its trusted answers, its metric or "not enough data", the distribution and the
+median time on screen; the completion funnel; help and call-back requests. The period is the last
+30 local days unless chosen (the period picker of /league); a window or a terminal narrows it. No
+number is computed here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse
+
+from edge_hub.api import auth
+from edge_hub.metrics import survey_report
+from edge_hub.office import settings as office_settings
+from edge_hub.office import survey as office_survey
+from edge_hub.office.settings import OfficeSettings
+from hub_ui import i18n
+from hub_ui.core import Ui, nav, page, require
+from hub_ui.pages.league import PRESETS, Period, period_context, pick_period
+
+router = APIRouter()
+
+SURVEY = nav("/survey", "nav.survey", auth.STAFF, order=65)
+StaffUi = Annotated[Ui, Depends(require(SURVEY.roles))]
+
+#: the default period: the last this many local days, today included
+DEFAULT_DAYS = 30
+DEFAULT_KEY = "days30"
+#: the unit of each metric: "%" a share, "pts" points from -100 to +100
+UNITS = {"csat": "%", "ces": "%", "fcr": "%", "agreement": "%", "nps": "pts"}
+
+i18n.register({
+    "nav.survey": ("Опрос", "Survey"),
+    "survey.title": ("Опрос посетителей", "Visitor survey"),
+    "period.days30": ("30 дней", "30 days"),
+    "survey.questions": ("Вопросы опроса", "The survey's questions"),
+    "survey.none": (
+        "Опрос ещё не задан: его задают через API (PUT /api/v1/survey), и хаб рассылает его киоскам и "
+        "анкетёрам.",
+        "No survey is set yet: it is set through the API (PUT /api/v1/survey), and the hub sends it to "
+        "the kiosks and survey terminals.",
+    ),
+    "survey.terminals": ("Терминалы: {names}", "Terminals: {names}"),
+    "survey.no_terminals": ("Терминалов пока нет.", "No terminals yet."),
+    "survey.offers": ("После негативной оценки: {offers}", "After a negative rating: {offers}"),
+    "survey.offer.critic_help": ("позвать администратора", "call an administrator"),
+    "survey.offer.callback": ("перезвонить", "a call back"),
+    "survey.langs": ("Языки: {langs}", "Languages: {langs}"),
+    "survey.show_if": ("только если «{question}»: {values}", "only if “{question}” is {values}"),
+    "survey.scale.csat5": ("оценка 1–5", "rating 1–5"),
+    "survey.scale.nps11": ("0–10, рекомендация", "0–10, recommendation"),
+    "survey.scale.ces7": ("1–7, лёгкость", "1–7, effort"),
+    "survey.scale.yesno": ("да / нет", "yes / no"),
+    "survey.scale.agree11": ("0–10, согласие", "0–10, agreement"),
+    "survey.scale.choice": ("выбор варианта", "choice"),
+    "survey.scale.unknown": ("шкала неизвестна", "scale unknown"),
+    "survey.scope": ("Где", "Where"),
+    "survey.all_windows": ("все окна", "all windows"),
+    "survey.all_devices": ("все терминалы", "all terminals"),
+    "survey.window": ("Окно", "Window"),
+    "survey.device": ("Терминал", "Terminal"),
+    "survey.show": ("Показать", "Show"),
+    "survey.funnel": ("Воронка прохождения", "Completion funnel"),
+    "survey.step": ("Шаг", "Step"),
+    "survey.sessions": ("Посетителей", "Visitors"),
+    "survey.of_started": ("Доля от начавших", "Of those who started"),
+    "survey.applied": ("Кому задан", "Asked of"),
+    "survey.started": ("Начали опрос", "Started the survey"),
+    "survey.answered": ("Ответили: {question}", "Answered: {question}"),
+    "survey.completed": ("Прошли до конца", "Completed"),
+    "survey.funnel_help": (
+        "Посетитель — один проход по опросу (сессия терминала). «Кому задан» — посетители, чьи ответы "
+        "открыли вопрос с условием. Прошёл до конца — ответил на все вопросы, которые ему полагались.",
+        "A visitor is one pass through the survey (a terminal's session). “Asked of”: the visitors whose "
+        "answers opened a conditional question. Completed: answered every question due to them.",
+    ),
+    "survey.per_question": ("По вопросам", "Per question"),
+    "survey.question": ("Вопрос", "Question"),
+    "survey.n": ("Ответов", "Answers"),
+    "survey.metric": ("Показатель", "Score"),
+    "survey.distribution": ("Ответы", "Answers given"),
+    "survey.dwell": ("Время (медиана)", "Time (median)"),
+    "survey.seconds": ("{s}\u00a0с", "{s}\u00a0s"),
+    "survey.not_in_survey": ("нет в текущем опросе", "not in the current survey"),
+    "survey.flagged": ("ещё {n} подозрительных не учтено", "{n} more suspicious left out"),
+    "survey.no_metric": ("—", "—"),
+    "survey.yes": ("да", "yes"),
+    "survey.no": ("нет", "no"),
+    "survey.no_answers": ("Ответов за период нет.", "No answers in the period."),
+    "survey.requests": (
+        "Позвать администратора просили: {help}; перезвонить: {callback}.",
+        "Asked for an administrator: {help}; for a call back: {callback}.",
+    ),
+    "survey.min_n": (
+        "Показатель — от {min_n} ответов; подозрительные нажатия не учтены.",
+        "A score is shown from {min_n} answers; suspicious presses are left out.",
+    ),
+    "metric.fcr": ("FCR, решено с первого раза", "FCR, solved at first contact"),
+    "metric.agreement": ("Доля согласных (8–10)", "Agreement (8–10)"),
+})  # fmt: skip
+
+
+def pick_survey_period(ui: Ui, settings: OfficeSettings) -> Period:
+    """The last :data:`DEFAULT_DAYS` local days (today included) unless ``?period=`` chose another
+    of the picker's periods; unusable custom dates fall back to it, flagged."""
+    key = ui.request.query_params.get("period")
+    if key and key != DEFAULT_KEY:
+        chosen = pick_period(ui, settings)
+        if not chosen.bad:
+            return chosen
+    today = settings.local(auth.now_ms()).date()
+    first = today - timedelta(days=DEFAULT_DAYS - 1)
+    lo, hi = settings.at(first, "00:00"), settings.at(today + timedelta(days=1), "00:00")
+    return Period(DEFAULT_KEY, first, today, lo, hi, bad=bool(key and key != DEFAULT_KEY))
+
+
+def _text(text: dict[str, str] | None, lang: str) -> str | None:
+    if not text:
+        return None
+    return text.get(lang) or text.get("ru")
+
+
+def _label(ui: Ui, scale: str | None, row: dict[str, Any]) -> str:
+    """A distribution row's label: an option's text, yes / no, or the value."""
+    if scale == "yesno" and row["value"] in (0, 1):
+        return ui.t("survey.yes" if row["value"] else "survey.no")
+    return _text(row["text"], ui.lang) or row["option"] or str(row["value"])
+
+
+def survey_view(ui: Ui, survey: dict[str, Any] | None, report: dict[str, Any]) -> dict[str, Any]:
+    """The survey's questions and the report, with texts in the page's language."""
+    lang = ui.lang
+    names = {q["id"]: _text(q["text"], lang) or q["id"] for q in report["questions"] if q["text"]}
+    questions = []
+    for q in report["questions"]:
+        cond = q["show_if"]
+        metric = q["metric"]
+        questions.append({
+            **q,
+            "label": names.get(q["id"], q["id"]),
+            "scale_key": f"survey.scale.{q['scale']}" if q["scale"] else "survey.scale.unknown",
+            "condition": ui.t("survey.show_if", question=names.get(cond["question"], cond["question"]),
+                              values=", ".join(str(v) for v in cond["values"])) if cond else None,
+            "unit": UNITS.get(metric["name"], "%") if metric else None,
+            "rows": [{**d, "label": _label(ui, q["scale"], d)} for d in q["distribution"]],
+            "dwell_s": None if q["dwell_median_ms"] is None else q["dwell_median_ms"] / 1000,
+        })  # fmt: skip
+    funnel = report["funnel"]
+    started = funnel["started"]
+    steps = [
+        {**s, "label": names.get(s["question"], s["question"]),
+         "share": 100 * s["answered"] / started if started else None}
+        for s in funnel["steps"]
+    ]  # fmt: skip
+    completed = funnel["completed"]
+    offers = [ui.t(f"survey.offer.{k}") for k in ("critic_help", "callback") if (survey or {}).get(k)]
+    return {
+        "questions": questions,
+        "in_survey": [q for q in questions if q["in_survey"]],
+        "funnel": {
+            "started": started,
+            "steps": steps,
+            "completed": completed,
+            "completed_share": 100 * completed / started if started and completed is not None else None,
+        },
+        "offers": ", ".join(offers),
+        "langs": ", ".join((survey or {}).get("langs") or ["ru"]),
+        "help": report["help_requests"],
+        "callback": report["callback_requests"],
+        "min_n": report["min_n"],
+    }
+
+
+@router.get("/survey", include_in_schema=False)
+def survey_page(ui: StaffUi) -> HTMLResponse:
+    conn = ui.conn
+    settings = office_settings.load(conn)
+    period = pick_survey_period(ui, settings)
+    params = ui.request.query_params
+    windows = list(conn.execute("SELECT id, name FROM windows ORDER BY name, id"))
+    terminals = office_survey.terminals(conn)
+    window = params.get("window") if params.get("window") in {w for w, _ in windows} else None
+    device = params.get("device") if params.get("device") in terminals else None
+    survey = office_survey.get(conn)
+    report = survey_report.report(conn, period.lo, period.hi, device=device, window=window, settings=settings)
+    context = period_context(ui, period)
+    context["presets"] = (DEFAULT_KEY, *PRESETS)
+    return page(
+        ui, "survey.html", "survey.title", survey=survey, view=survey_view(ui, survey, report),
+        terminals=terminals, windows=windows, window=window, device=device, **context,
+    )  # fmt: skip
