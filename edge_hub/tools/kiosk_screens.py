@@ -5,8 +5,10 @@
 The config is a terminal's config message (the payload, or an example file's {"topic", "payload"}),
 checked by the hub's contract first. For each build and language the survey engine
 (firmware/lib/otk/survey.py) is walked through every question (answers chosen so that every
-show_if question comes up, the main question answered negatively to bring up the help offer when
-the survey has one), the help offer and thanks; each screen is drawn by firmware/kiosk/screens.py
+show_if question comes up, the main question answered negatively to bring up the help offer and
+the call back when the survey has them), the help offer, the call back's offer, consent and keypad
+(touch only: the button-survey terminal never offers it; the keypad empty, then with a number
+typed) and thanks; each screen is drawn by firmware/kiosk/screens.py
 (touch kiosk, 320x240, 16 colours) or firmware/kiosk/oled.py (SSD1306 128x64, drawn x3 to be
 seen, with the second step of a long scale and every page of a choice) and written as
 ``{build}-{lang}-{nn}-{kind}[-{question}][-{step}].png``. The firmware runs as a board runs it:
@@ -36,7 +38,7 @@ BUILDS = ("touch", "oled")
 LANGS = ("ru", "en")
 OLED_SCALE = 3
 #: The heap of the Unix port: a device's (tests/firmware/upy.py). The framebuf, the three fonts
-#: and screens.mpy take ~69 KB of it; the survey config and this script's JSON most of the rest
+#: and screens.mpy take ~75 KB of it; the survey config and this script's JSON most of the rest
 #: (pointers are 8 bytes on this 64-bit port, 4 on a board).
 HEAPSIZE = "160k"
 
@@ -120,7 +122,8 @@ def ui_values(q):
 
 
 for lang in job["langs"]:
-    s = Survey(config, lambda body: None, clock=lambda: 0, session=lambda: "s")
+    # the button-survey terminal cannot type a phone number: its Survey never offers the call back
+    s = Survey(config, lambda body: None, clock=lambda: 0, session=lambda: "s", phone=job["build"] == "touch")
     s.default_lang = lang  # the welcome screen as a terminal started in this language shows it
     number = [0]
 
@@ -142,12 +145,31 @@ for lang in job["langs"]:
             break
         s.state = "welcome"
         s.begin(lang)
-        while s.state in ("question", "help"):
+        while s.busy():
             if s.state == "help":
                 if first:
                     number[0] += 1
                     shot()
                 s.help(False)
+                continue
+            if s.state == "callback":  # yes the first time (to see consent and keypad), then no
+                if first:
+                    number[0] += 1
+                    shot()
+                s.act(("callback", first))
+                continue
+            if s.state == "consent":
+                number[0] += 1
+                shot()
+                s.act(("consent", True))
+                continue
+            if s.state == "phone":
+                number[0] += 1
+                shot()
+                for k in "9161234567":
+                    s.act(("key", k))
+                shot("-typed")
+                s.act(("phone", "cancel"))
                 continue
             q = s.questions[s.index]
             if q["id"] in unseen:

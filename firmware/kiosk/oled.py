@@ -34,6 +34,10 @@
 #   round and round.
 # - welcome: with two languages "RU" on the leftmost button and "EN" on the rightmost, else
 #   any button starts. help: No leftmost, Yes rightmost. thanks: no button does anything.
+# - No call back: a phone number cannot be typed on 3-5 buttons, so this build never shows the
+#   callback, consent and phone screens of a survey with "callback": true. The app builds its
+#   engine with Survey(config, record, phone=False), which then goes from a negative main answer
+#   (and the help offer) straight on to the next question; draw_screen() has no layout for them.
 from otk import text
 
 W = 128

@@ -6,7 +6,8 @@
 #     targets = screens.draw(fb, survey)
 #     tft.show(fb, screens.palette565())
 #     ...  # a touch at (x, y):
-#     action = screens.hit(targets, x, y)   # ("begin", lang) / ("answer", v) / ("help", bool) / None
+#     action = screens.hit(targets, x, y)   # ("begin", lang), ("answer", v), ("key", "7"), ... or None
+#     if action and survey.act(action): ...  # the screen changed: draw it again
 #
 # Every touch target is at least 48x48 px (about 9 mm on the 2.8" panel). Layouts:
 #   welcome   the welcome text; one button per language when the survey offers more than one,
@@ -17,6 +18,17 @@
 #             right: the lower value on the left, as on every scale); choice: up to 6 labelled
 #             buttons in two columns, in reading order
 #   help      "Call an administrator?" No / Yes
+#   callback  "Would you like us to call you back?" No / Yes (neutral both: no nudge to give a
+#             number), "leaving a number is up to you" under it
+#   consent   what the number is for, where it goes and that it is deleted (STRINGS "consent":
+#             the device does not know the office's phone_keep_days, so "after the period the
+#             office set, usually a few weeks"); Decline / Agree, neutral both
+#   phone     the number typed on a 36-px line at the top, formatted as it will be sent
+#             (phone_text: "+7 (916) 123-45-67"; a hint while empty); a keypad of 48-px rows:
+#             1-9 and 0 in the phone layout, and a column of ← (delete the last digit), Cancel
+#             and Done (two rows tall; blue once 7-15 digits are typed, white with grey text
+#             before, when the survey refuses it). Actions ("key", "0".."9"), ("key", "del"),
+#             ("phone", "cancel"), ("phone", "done")
 #   thanks    a check mark and the thanks text; no targets
 # Text/background pairs used are listed in PAIRS; each has a WCAG contrast >= 4.5:1
 # (tests/firmware/test_screens.py computes it).
@@ -25,6 +37,7 @@
 # drawn without wrapping), a memoryview per glyph in otk.text; never a buffer. 1-10.5 KB of
 # garbage a screen on the 64-bit Unix port (edge-hub kiosk screens prints it).
 from otk import text
+from otk.survey import phone_number
 
 W = 320
 H = 240
@@ -89,6 +102,16 @@ STRINGS = {
         "start": "Коснитесь экрана, чтобы начать",
         "welcome": "Нам важно ваше мнение",
         "thanks": "Спасибо!",
+        "callback": "Хотите, чтобы мы вам перезвонили?",
+        "callback2": "Номер — только по желанию",
+        "consent_title": "Согласие на звонок",
+        "consent": "Номер нужен только для звонка по этому визиту. Он попадёт только в систему "
+        "этого офиса и будет удалён через срок, заданный офисом (обычно несколько недель).",
+        "decline": "Отказаться",
+        "agree": "Согласиться",
+        "phone_hint": "Введите номер телефона",
+        "cancel": "Отмена",
+        "done": "Готово",
     },
     "en": {
         "yes": "Yes",
@@ -98,9 +121,21 @@ STRINGS = {
         "start": "Touch the screen to start",
         "welcome": "Your opinion matters to us",
         "thanks": "Thank you!",
+        "callback": "Would you like us to call you back?",
+        "callback2": "Leaving a number is up to you",
+        "consent_title": "Consent to a call",
+        "consent": "We use the number only to call you back about this visit. It goes only to "
+        "this office's system and is deleted after the period the office set (usually a few "
+        "weeks).",
+        "decline": "Decline",
+        "agree": "Agree",
+        "phone_hint": "Type your phone number",
+        "cancel": "Cancel",
+        "done": "Done",
     },
 }
 LANG_NAMES = {"ru": "Русский", "en": "English"}
+DEL = "\u2190"  # ←
 
 _fonts = {}
 
@@ -144,6 +179,12 @@ def draw_screen(fb, kind, d, lang="ru"):
         return _question(fb, d, lang)
     if kind == "help":
         return _help(fb, lang)
+    if kind == "callback":
+        return _yes_no(fb, s(lang, "callback"), lang, "callback", False, True, 16, s(lang, "callback2"))
+    if kind == "consent":
+        return _consent(fb, lang)
+    if kind == "phone":
+        return _phone(fb, d, lang)
     _thanks(fb, d.get("text") or s(lang, "thanks"))
     return []
 
@@ -286,6 +327,95 @@ def _yes_no(fb, title, lang, action, no, yes, top, sub=None):
 
 def _help(fb, lang):
     return _yes_no(fb, s(lang, "help"), lang, "help", False, True, 16, s(lang, "help2"))
+
+
+def _consent(fb, lang):
+    bh = 72
+    y = H - 6 - bh
+    _title(fb, s(lang, "consent_title"), 6, 30)
+    text.box(fb, font("sans16"), s(lang, "consent"), M, 40, W - 2 * M, y - 46, INK, text.LEFT, text.CENTER, 2)
+    bw = (W - 2 * M - GAP) // 2
+    for i, key in enumerate(("decline", "agree")):
+        label = s(lang, key)
+        f = font("sans24")
+        if f.width(label) > bw - 8:  # one word: never cut between letters
+            f = font("sans16")
+        button(fb, M + i * (bw + GAP), y, bw, bh, label, BTN, INK, f, EDGE)
+    return [(M, y, bw, bh, ("consent", False)), (M + bw + GAP, y, bw, bh, ("consent", True))]
+
+
+def phone_text(digits):
+    """The digits typed as the keypad shows them, the number that will be sent (otk.survey's
+    phone_number) grouped: "+7 (916) 123-45-67"; "8 (916) 123-45-67" while a number begun
+    with 8 is typed (sent as +7 once it has 11 digits); "+375291234567" as it is."""
+    if digits[:1] == "8" and len(digits) <= 11:
+        return _grouped("8", digits[1:])
+    number = phone_number(digits)
+    if number[:2] == "+7" and len(number) <= 12:
+        return _grouped("+7", number[2:])
+    return number
+
+
+def _grouped(prefix, rest):
+    if not rest:
+        return prefix
+    out = prefix + " (" + rest[:3]
+    if len(rest) >= 3:
+        out += ")"
+    if len(rest) > 3:
+        out += " " + rest[3:6]
+    if len(rest) > 6:
+        out += "-" + rest[6:8]
+    if len(rest) > 8:
+        out += "-" + rest[8:10]
+    return out
+
+
+KEY_H = 48  # the keypad's rows
+KEY_GAP = 3
+KEY_TOP = H - 4 * KEY_H - 3 * KEY_GAP - 3  # 36: the number's line above
+KEY_W = 67  # the digits' columns; the actions' column takes the rest
+
+
+def _phone(fb, d, lang):
+    digits = d.get("digits") or ""
+    if digits:
+        shown = phone_text(digits)
+        f = font("sans24")
+        if f.width(shown) > W - 2 * M:
+            f = font("sans16")
+        text.box(fb, f, shown, M, 0, W - 2 * M, KEY_TOP - 2, INK)
+    else:
+        text.box(fb, font("sans16"), s(lang, "phone_hint"), M, 0, W - 2 * M, KEY_TOP - 2, MUTED)
+    targets = []
+    big = font("sans24")
+    for k in range(10):
+        if k:
+            col, row = (k - 1) % 3, (k - 1) // 3
+        else:
+            col, row = 1, 3  # 0 under 8, as on a phone
+        x = M + col * (KEY_W + GAP)
+        y = KEY_TOP + row * (KEY_H + KEY_GAP)
+        label = "0123456789"[k]
+        button(fb, x, y, KEY_W, KEY_H, label, BTN, INK, big, EDGE)
+        targets.append((x, y, KEY_W, KEY_H, ("key", label)))
+    x = M + 3 * (KEY_W + GAP)
+    w = W - M - x
+    small = font("sans16")
+    y = KEY_TOP
+    button(fb, x, y, w, KEY_H, DEL, BTN, INK, big, EDGE)
+    targets.append((x, y, w, KEY_H, ("key", "del")))
+    y += KEY_H + KEY_GAP
+    button(fb, x, y, w, KEY_H, s(lang, "cancel"), BTN, INK, small, EDGE)
+    targets.append((x, y, w, KEY_H, ("phone", "cancel")))
+    y += KEY_H + KEY_GAP
+    h = 2 * KEY_H + KEY_GAP
+    if d.get("ok"):
+        button(fb, x, y, w, h, s(lang, "done"), BLUE, BG, small)
+    else:  # not a number yet: the survey refuses Done
+        button(fb, x, y, w, h, s(lang, "done"), BG, MUTED, small, EDGE)
+    targets.append((x, y, w, h, ("phone", "done")))
+    return targets
 
 
 def _thanks(fb, thanks):

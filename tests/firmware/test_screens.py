@@ -4,8 +4,11 @@ terminal's (firmware/kiosk/oled.py, SSD1306 128x64), drawn on the real MicroPyth
 
 The example survey (mqtt_schemas/examples/valid/config-kiosk-survey.json) is drawn for both
 builds and both languages and compared pixel for pixel with the committed PNGs in
-tests/firmware/reference/. After a deliberate change to the screens, regenerate them and LOOK at
-them before committing:
+tests/firmware/reference/; so are the call back's screens (offer, consent, keypad empty and with a
+number typed: touch-{lang}-04-callback, -05-consent, -06-phone[-typed]) of the survey in
+tests/firmware/survey-callback.json, which the button-survey terminal never shows. After a
+deliberate change to the screens, regenerate them (only the new and changed images are written)
+and LOOK at them before committing:
 
     OTK_UPDATE_REFERENCE=1 .venv/bin/python -m pytest tests/firmware/test_screens.py -k reference
 """
@@ -29,6 +32,8 @@ from tests.firmware.upy import ROOT, run_micropython
 
 REFERENCE = Path(__file__).parent / "reference"
 EXAMPLE = ROOT / "mqtt_schemas" / "examples" / "valid" / "config-kiosk-survey.json"
+CALLBACK = Path(__file__).parent / "survey-callback.json"
+CALLBACK_KINDS = ("callback", "consent", "phone")
 JOB = Path(__file__).parent / "scripts" / "screens_job.py"
 UPDATE = os.environ.get("OTK_UPDATE_REFERENCE") == "1"
 
@@ -45,6 +50,12 @@ def run_job(job: dict, tmp_path: Path):
 def example(tmp_path_factory):
     out = tmp_path_factory.mktemp("screens")
     return kiosk_screens.render(kiosk_screens.load_config(EXAMPLE), out)
+
+
+@pytest.fixture(scope="module")
+def callback_example(tmp_path_factory):
+    out = tmp_path_factory.mktemp("callback")
+    return kiosk_screens.render(kiosk_screens.load_config(CALLBACK), out)
 
 
 def survey(questions: list, **extra) -> dict:
@@ -85,26 +96,73 @@ def test_example_walks_every_screen(example):
     assert "oled-ru-04-question-what_wrong-p3" in names and "oled-ru-05-question-nps-step2" in names
 
 
-def test_screens_match_reference_images(example):
-    if UPDATE:
+def test_the_call_back_is_walked_on_the_touch_kiosk_only(callback_example):
+    names = [s.path.stem for s in callback_example]
+    for lang in ("ru", "en"):
+        assert [n for n in names if n.startswith(f"touch-{lang}-")] == [
+            f"touch-{lang}-01-welcome", f"touch-{lang}-02-question-csat", f"touch-{lang}-03-help",
+            f"touch-{lang}-04-callback", f"touch-{lang}-05-consent", f"touch-{lang}-06-phone",
+            f"touch-{lang}-06-phone-typed", f"touch-{lang}-07-question-nps", f"touch-{lang}-08-thanks",
+        ]  # fmt: skip
+    oled = [s for s in callback_example if s.path.name.startswith("oled")]
+    assert oled and not [s for s in oled if s.kind in CALLBACK_KINDS]
+    assert [s.kind for s in oled if s.path.name.startswith("oled-ru")][2:4] == ["help", "question"]
+
+
+def test_the_keypad_has_every_digit_once_and_done_only_takes_a_number(callback_example):
+    pads = {s.path.stem: s for s in callback_example if s.kind == "phone"}
+    assert len(pads) == 4
+    for name, s in pads.items():
+        actions = [tuple(a) for *_, a in s.result]
+        assert sorted(a[1] for a in actions if a[0] == "key") == [*"0123456789", "del"], name
+        assert actions[-2:] == [("phone", "cancel"), ("phone", "done")], name
+    for lang in ("ru", "en"):
+        empty, typed = pads[f"touch-{lang}-06-phone"], pads[f"touch-{lang}-06-phone-typed"]
+        assert empty.result == typed.result
+        x, y, *_ = empty.result[-1]  # Done: white before a number is typed, blue after
+        blue = kiosk_screens.touch_palette()[5]
+        with Image.open(empty.path) as a, Image.open(typed.path) as b:
+            assert a.convert("RGB").getpixel((x + 3, y + 3)) == (255, 255, 255)
+            assert b.convert("RGB").getpixel((x + 3, y + 3)) == blue
+
+
+def test_the_call_backs_texts_are_never_cut(tmp_path):
+    # "…" would end a text cut to its box (text.fit); a 15-digit number is the longest typed
+    kinds = [
+        ["callback", {}],
+        ["consent", {}],
+        ["phone", {"digits": "123456789012345", "ok": True}],
+        ["phone", {"digits": "", "ok": False}],
+    ]
+    assert run_job({"op": "cut", "kinds": kinds}, tmp_path) == []
+
+
+def test_screens_match_reference_images(example, callback_example):
+    screens = example + [s for s in callback_example if s.kind in CALLBACK_KINDS]
+    if UPDATE:  # only the new and changed images, so git shows what changed
         REFERENCE.mkdir(exist_ok=True)
+        names = {s.path.name for s in screens}
         for old in REFERENCE.glob("*.png"):
-            old.unlink()
-        for s in example:
-            shutil.copyfile(s.path, REFERENCE / s.path.name)
+            if old.name not in names:
+                old.unlink()
+        for s in screens:
+            ref = REFERENCE / s.path.name
+            if not ref.exists() or pixels(ref) != pixels(s.path):
+                shutil.copyfile(s.path, ref)
     want = sorted(p.name for p in REFERENCE.glob("*.png"))
-    assert sorted(s.path.name for s in example) == want, "run with OTK_UPDATE_REFERENCE=1 (see the docstring)"
-    for s in example:
+    assert sorted(s.path.name for s in screens) == want, "run with OTK_UPDATE_REFERENCE=1 (see the docstring)"
+    for s in screens:
         ref = REFERENCE / s.path.name
         with Image.open(s.path) as got, Image.open(ref) as exp:
             assert got.size == exp.size, s.path.name
         assert pixels(s.path) == pixels(ref), f"{s.path.name} differs from {ref}: look at both"
 
 
-def test_drawing_takes_little_heap(example):
+def test_drawing_takes_little_heap(example, callback_example):
     # garbage only (the targets, wrapped lines, a memoryview per glyph on this 64-bit port):
     # the framebuf and the fonts are allocated once, before
-    assert max(s.heap for s in example) < 12_000, [(s.path.name, s.heap) for s in example]
+    screens = example + callback_example
+    assert max(s.heap for s in screens) < 12_000, [(s.path.name, s.heap) for s in screens]
 
 
 # --- touch targets --------------------------------------------------------------------------------
@@ -123,8 +181,8 @@ def every_scale(tmp_path_factory):
     return screens + kiosk_screens.render(ALL_SCALES_NPS, out / "b", langs=("en",))
 
 
-def test_every_target_is_at_least_48_px(example, every_scale):
-    touch = [s for s in example + every_scale if s.path.name.startswith("touch")]
+def test_every_target_is_at_least_48_px(example, every_scale, callback_example):
+    touch = [s for s in example + every_scale + callback_example if s.path.name.startswith("touch")]
     assert len(touch) > 15
     for s in touch:
         if s.kind != "thanks":
@@ -156,8 +214,8 @@ def _inside(targets, x, y):
     return None
 
 
-def test_hit_maps_touches_to_actions(example, every_scale, tmp_path):
-    for s in example + every_scale:
+def test_hit_maps_touches_to_actions(example, every_scale, callback_example, tmp_path):
+    for s in example + every_scale + [s for s in callback_example if s.kind in CALLBACK_KINDS]:
         if not s.path.name.startswith("touch"):
             continue
         targets = s.result
@@ -181,6 +239,8 @@ def test_hit_maps_touches_to_actions(example, every_scale, tmp_path):
             assert got[len(gaps) + 5 * i : len(gaps) + 5 * i + 3] == [action] * 3, s.path.name
     kinds = {s.result[0][4][0] for s in example if s.path.name.startswith("touch") and s.result}
     assert kinds == {"begin", "answer", "help"}
+    kinds = {a[4][0] for s in callback_example if s.kind in CALLBACK_KINDS for a in s.result}
+    assert kinds == {"callback", "consent", "key", "phone"}
 
 
 # --- colours --------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 # The rules of a feedback terminal's survey in a config from the hub (mqtt_schemas/schemas/
-# config.schema.json: questions with options and show_if, welcome, thanks, langs, critic_help),
-# checked by hand as otk/config.py checks the rest. Imported by config.validate() only when a
-# config holds a survey, so a button console never loads it.
+# config.schema.json: questions with options and show_if, welcome, thanks, langs, critic_help,
+# callback), checked by hand as otk/config.py checks the rest. Imported by config.validate() only
+# when a config holds a survey, so a button console never loads it.
 from otk.config import _id_ok, _is_int
 
 _SCALES = ("csat5", "nps11", "ces7", "yesno", "agree11", "choice")
@@ -95,6 +95,7 @@ def survey_error(msg):
         for x in ls:
             if x not in ("ru", "en"):
                 return "bad langs"
-    if "critic_help" in msg and type(msg["critic_help"]) is not bool:
-        return "critic_help must be true or false"
+    for k in ("critic_help", "callback"):
+        if k in msg and type(msg[k]) is not bool:
+            return k + " must be true or false"
     return None

@@ -3,7 +3,9 @@
 # JOB: {"op": "palette"}: screens.PALETTE and PAIRS;
 #      {"op": "hit", "targets": [...], "points": [[x, y], ...]}: screens.hit() of each point;
 #      {"op": "oled_map", "scales": [[scale, n_values]], "buttons": [3, 4, 5]}: every value each
-#        scale reaches through oled's buttons and the presses it takes.
+#        scale reaches through oled's buttons and the presses it takes;
+#      {"op": "cut", "kinds": [[kind, details], ...]}: [kind, lang] of each screen drawn in ru and
+#        en whose text was cut to its box (text.fit dropped lines).
 # Prints one JSON line.
 import json
 import sys
@@ -20,6 +22,28 @@ elif op == "hit":
 
     targets = [(t[0], t[1], t[2], t[3], tuple(t[4])) for t in job["targets"]]
     print(json.dumps([screens.hit(targets, x, y) for x, y in job["points"]]))
+elif op == "cut":
+    import framebuf
+    import screens
+    from otk import text
+
+    fit = text.fit
+    cut = []
+
+    def watched(font, lines, width, max_lines):
+        kept = fit(font, lines, width, max_lines)
+        if kept != lines:
+            cut.append(where[0])
+        return kept
+
+    text.fit = watched
+    fb = framebuf.FrameBuffer(bytearray(320 * 240 // 2), 320, 240, framebuf.GS4_HMSB)
+    where = [None]
+    for kind, d in job["kinds"]:
+        for lang in ("ru", "en"):
+            where[0] = [kind, lang]
+            screens.draw_screen(fb, kind, d, lang)
+    print(json.dumps(cut))
 elif op == "oled_map":
     import framebuf
     import oled
