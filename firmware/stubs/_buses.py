@@ -155,3 +155,17 @@ class SoftI2C(I2C):
 
     def __init__(self, scl, sda, freq=400000, timeout=50000):
         I2C.__init__(self, -1, scl, sda, freq, timeout)
+
+
+# a feedback terminal's board (stubs/chips/board.py): its chips on these buses, from OTK_CHIPS
+def _board():
+    from machine import _env
+
+    spec = _env("OTK_CHIPS")
+    if spec:
+        from chips import board
+
+        board.attach(spec, attach_spi, attach_i2c)
+
+
+_board()

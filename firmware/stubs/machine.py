@@ -133,6 +133,30 @@ class Pin:
             self._handler(self)
 
 
+class PWM:
+    """machine.PWM as on the esp32 port: PWM(pin, freq=, duty_u16=); the duty is recorded."""
+
+    def __init__(self, pin, freq=5000, duty_u16=0):
+        self.pin = pin
+        self._freq = freq
+        self._duty = duty_u16
+
+    def freq(self, value=None):
+        if value is None:
+            return self._freq
+        self._freq = value
+        return None
+
+    def duty_u16(self, value=None):
+        if value is None:
+            return self._duty
+        self._duty = value
+        return None
+
+    def deinit(self):
+        pass
+
+
 class ADC:
     ATTN_0DB = 0
     ATTN_11DB = 3

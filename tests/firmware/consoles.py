@@ -49,7 +49,7 @@ class Console:
 
     def start(
         self, env: dict[str, str] | None = None, extra_path: tuple[Path, ...] = (), script: str = "",
-        app: Path | None = None,
+        app: Path | None = None, heapsize: str | None = None,
     ):  # fmt: skip
         """Power the device on; ``script``: pin lines replayed from its first irq() (ms, pin, level);
         ``app``: a folder with another copy of firmware/button (its main.py runs, and its folder
@@ -62,7 +62,7 @@ class Console:
                 "OTK_PIN_SCRIPT": str(self.pins), "OTK_SLEEP_LOG": str(self.sleep_log),
                 "OTK_WDT_LOG": str(self.wdt_log), **(env or {}),
             },
-            log=self.directory / f"device-{self.starts}.log",
+            log=self.directory / f"device-{self.starts}.log", **({"heapsize": heapsize} if heapsize else {}),
         )  # fmt: skip
         time.sleep(0.5)  # the stub reads the pin script from its first irq() on
         return self

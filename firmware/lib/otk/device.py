@@ -114,6 +114,8 @@ class Device:
         Never raises for a flash problem: an event the flash refuses is kept in RAM (up to
         RAM_EVENTS_MAX) and sent like the others; flash_errors in the status says so.
         """
+        if "up" not in body:  # an app that does not time its events (a survey answer): now
+            body["up"] = clock.uptime_ms()
         seq = self.identity.next_seq()
         boot = self.identity.boot
         body["v"] = 1

@@ -1,7 +1,9 @@
 # Pin maps of the supported boards: which GPIO each function of a console uses.
 # Buttons are wired to ground with the internal pull-up (pressed = 0); LEDs through a
 # resistor to the GPIO (on = 1). The battery divider (2 x 100 kOhm) halves the voltage on "vbat".
-# Wiring diagrams: hardware/README.md.
+# Wiring diagrams: hardware/README.md. A button-survey terminal (firmware/kiosk/) is a console
+# with an SSD1306 OLED on the board's "i2c" pins (hardware/survey-terminal.md); the touch kiosk
+# is the plain ESP32's CYD board ("esp32": its buses are in otk/display/cyd.py).
 
 PINMAPS = {
     # ESP32-C3 SuperMini / DevKitM-1. Only GPIO0-5 can wake a C3 from deep sleep, and GPIO2,
@@ -13,6 +15,8 @@ PINMAPS = {
         "leds": (6, 7, 10, 20, 21),
         "vbat": None,
         "wake_status": None,  # no latched wake pin readable from MicroPython: held buttons only
+        # strapping pins, high at reset through the OLED module's pull-ups; GPIO9 is also BOOT
+        "i2c": {"id": 0, "sda": 8, "scl": 9},
     },
     # ESP32-S3 DevKitC-1: avoid 0, 3, 45, 46 (strapping) and 19/20 (USB); the button pins
     # are RTC GPIOs (ext1 wake).
@@ -22,6 +26,7 @@ PINMAPS = {
         "vbat": 1,  # ADC1_CH0
         # RTC_CNTL_EXT_WAKEUP1_STATUS: the ext1 pins that woke the chip (micropython#6981)
         "wake_status": 0x600080E4,
+        "i2c": {"id": 0, "sda": 10, "scl": 11},
     },
     # Raspberry Pi Pico W: GP26-28 are the ADC pins (GP29 reads VSYS/3 but shares a line
     # with the Wi-Fi chip).
@@ -30,6 +35,17 @@ PINMAPS = {
         "leds": (10, 11, 12, 13, 14),
         "vbat": 28,
         "wake_status": None,  # no deep sleep with pin wake
+        "i2c": {"id": 0, "sda": 16, "scl": 17},
+    },
+    # ESP32-2432S028R "Cheap Yellow Display" (ESP32-WROOM-32): the touch kiosk. Display and
+    # touch buses in otk/display/cyd.py; the RGB LED is active low; no buttons.
+    "esp32": {
+        "buttons": (),
+        "leds": (),
+        "rgb": (4, 16, 17),
+        "vbat": None,
+        "wake_status": None,
+        "display": "ili9341",
     },
     # MicroPython Unix port and CPython: the stubs in firmware/stubs/ stand in for the pins.
     "unix": {
@@ -37,6 +53,8 @@ PINMAPS = {
         "leds": (11, 12, 13, 14, 15),
         "vbat": 20,
         "wake_status": 0x600080E4,  # the machine stub emulates the S3's register
+        "i2c": {"id": 0, "sda": 21, "scl": 22},
+        "rgb": (4, 16, 17),
     },
 }
 
@@ -48,6 +66,8 @@ def board_name():
     machine = getattr(sys.implementation, "_machine", "")
     if sys.platform == "rp2":
         return "rp2-pico-w"
-    if sys.platform == "esp32":
-        return "esp32s3" if "S3" in machine else "esp32c3"
+    if sys.platform == "esp32":  # e.g. "ESP32S3 module with ESP32S3", "Generic ESP32 module with ESP32"
+        if "S3" in machine:
+            return "esp32s3"
+        return "esp32c3" if "C3" in machine else "esp32"
     return "unix"

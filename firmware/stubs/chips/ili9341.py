@@ -181,6 +181,26 @@ class ILI9341:
                 k += 2
         return w, h, out
 
+    def save_ppm(self, path, rotation=90):
+        """The view as a PPM, written a row at a time (a few hundred bytes of heap, not a copy
+        of the frame: the simulated kiosk's screenshots)."""
+        w, h = (H, W) if rotation in (90, 270) else (W, H)
+        row = bytearray(w * 3)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(b"P6\n%d %d\n255\n" % (w, h))
+            for y in range(h):
+                for x in range(w):
+                    c = self.pixel(x, y, rotation)
+                    r, g, b = c >> 11, c >> 5 & 0x3F, c & 0x1F
+                    row[3 * x] = r << 3 | r >> 2
+                    row[3 * x + 1] = g << 2 | g >> 4
+                    row[3 * x + 2] = b << 3 | b >> 2
+                fh.write(row)
+        import os
+
+        os.rename(tmp, path)  # whole, or not there
+
     def save(self, path, rotation=90):
         """The view as raw RGB565 (path) plus a PPM beside it (path + '.ppm')."""
         from chips import write_ppm

@@ -137,18 +137,23 @@ class SSD1306:
         return bool(bit) != self.inverted
 
     def save(self, path, scale=4):
-        """The view as a PPM, each pixel a scale x scale block (white on a dark blue-grey)."""
-        from chips import write_ppm
-
-        w, h = W * scale, 64 * scale
-        rgb = bytearray(w * h * 3)
-        for y in range(64):
-            for x in range(W):
-                c = (230, 240, 255) if self.lit(x, y) else (10, 14, 24)
-                for dy in range(scale):
-                    k = ((y * scale + dy) * w + x * scale) * 3
+        """The view as a PPM, each pixel a scale x scale block (white on a dark blue-grey),
+        written a row at a time (a running firmware's heap holds one row, not the picture)."""
+        w = W * scale
+        row = bytearray(w * 3)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(b"P6\n%d %d\n255\n" % (w, 64 * scale))
+            for y in range(64):
+                for x in range(W):
+                    c = (230, 240, 255) if self.lit(x, y) else (10, 14, 24)
                     for dx in range(scale):
-                        rgb[k + 3 * dx] = c[0]
-                        rgb[k + 3 * dx + 1] = c[1]
-                        rgb[k + 3 * dx + 2] = c[2]
-        write_ppm(path, w, h, rgb)
+                        k = (x * scale + dx) * 3
+                        row[k] = c[0]
+                        row[k + 1] = c[1]
+                        row[k + 2] = c[2]
+                for _ in range(scale):
+                    fh.write(row)
+        import os
+
+        os.rename(tmp, path)  # whole, or not there
