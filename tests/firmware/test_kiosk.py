@@ -326,3 +326,33 @@ def test_the_technician_calibrates_the_touch_panel_from_the_menu_and_it_is_kept_
     kiosk.tap_at(target[0] + target[2] - 3, target[1] + 3)
     shown = kiosk.wait_screen("question", "csat", after=count)
     assert shown["lang"] == "en"
+
+
+def test_a_critic_leaves_a_number_for_a_call_back_only_after_the_consent_screen(office, terminal):
+    hub, client = office
+    put_survey(client, {**SURVEY, "callback": True})
+    kiosk = terminal()
+    started(kiosk, hub)
+    kiosk.tap("begin", "ru")
+    kiosk.answer(2)
+    kiosk.tap("help", False)  # no administrator now
+    assert kiosk.screen()["kind"] == "callback"
+    kiosk.tap("callback", True)
+    assert kiosk.screen()["kind"] == "consent"
+    kiosk.tap("consent", True)
+    for digit in "89161234567":
+        kiosk.tap("key", digit)
+    kiosk.tap("phone", "done")
+    assert kiosk.screen()["id"] == "what_wrong", "the survey goes on after the number"
+    db = hub.settings.db_path
+    wait_until(lambda: len(answers(db)) == 2, 20, "the rating and the call-back request")
+    (phone, consent, callback) = db_rows(
+        db, "SELECT json_extract(payload, '$.phone'), json_extract(payload, '$.consent'), "
+        "json_extract(payload, '$.callback') FROM events WHERE question = 'callback'",
+    )[0]  # fmt: skip
+    assert (phone, consent, callback) == ("+79161234567", 1, 1)
+    critics = "SELECT count(*) FROM alerts WHERE kind = 'critic'"
+    wait_until(lambda: db_rows(db, critics) == [(1,)], 20, "the alert")
+    title, detail = db_rows(db, "SELECT title_en || title_ru, detail FROM alerts WHERE kind = 'critic'")[0]
+    assert "call back" in title and "9161234567" not in title + (detail or "")
+    assert "9161234567" not in kiosk.log(), "the number is never logged"
