@@ -385,7 +385,12 @@ def kiosk_bench(tmp: Path, rounds: int) -> dict:
     floors = [s["fill_us"] + s["blit_us"] for s in per_screen]
     works = lambda kb: (run("heap", kb) or [{}])[-1].get("ok") == 2 * len(per_screen)  # noqa: E731
     fails_kb, works_kb = smallest_heap(works, 8, HEAPSIZE_KB)
+    log("kiosk: the smallest heap of the whole firmware (runtime + survey + screens) per build")
+    from kiosk_app import app_heap
+
+    whole = app_heap(micropython(), tmp, smallest_heap)
     return {
+        "app_heap_kb": whole,
         "rounds": rounds,
         "heapsize_kb_timed": HEAPSIZE_KB,
         "screens": per_screen,
@@ -433,6 +438,12 @@ def print_kiosk(k: dict) -> None:
         f"  (the 64-bit Unix port overstates a 32-bit board's object sizes: 8-byte pointers; loaded "
         f"at rest {k['loaded_bytes']:,} B, of it the framebuf 38,400 B; fonts frozen on a board: in flash)"
     )
+    for display, name in (("ili9341", "touch kiosk"), ("ssd1306", "button-survey terminal")):
+        a = k["app_heap_kb"][display]
+        print(
+            f"  whole firmware, {name} (main.py: runtime, MQTT, outbox, survey, screens, drivers; a "
+            f"critic walks the survey offline): works at -X heapsize={a['works']}k, fails at {a['fails']}k"
+        )
     spi = ", ".join(f"{int(hz) // 1_000_000} MHz {v} ms" for hz, v in k["spi_ms_per_frame"].items())
     print(
         f"  SPI per full frame (computed, {k['bus_bytes_per_frame']:,} B on the bus x 8 / clock): {spi} "
