@@ -111,17 +111,23 @@ class EventOut(BaseModel):
         description="Why the press looks fake (repeat, burst, self_rating, after_hours, no_operator); "
         "null = trusted",
     )
-    payload: dict[str, Any]
+    payload: dict[str, Any] = Field(
+        description="The event as the device sent it, less a survey visitor's call-back phone number "
+        "(shown only to the office's admins and managers, on the alert it belongs to)"
+    )
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> EventOut:
+        payload = row["payload"]
+        if isinstance(payload, dict) and "phone" in payload:
+            payload = {k: v for k, v in payload.items() if k != "phone"}
         return cls(
             **{k: row[k] for k in _EVENT_FIELDS},
             time=iso(row["ts"]),
             time_source=row["time_source"],
             device_time=iso(row["device_ts"]),
             received_at=iso(row["received_at"]),
-            payload=row["payload"],
+            payload=payload,
         )
 
 
