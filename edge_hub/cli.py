@@ -95,10 +95,18 @@ def run(**options) -> None:
     show_default=True,
     help="Also run the emotion monitor on its synthetic clip of real faces",
 )
-def demo(n_devices: int, rate: float, camera: bool, **options) -> None:
-    """Run a whole office on this machine: broker, hub, simulated consoles and the page.
+@click.option("--kiosks", "n_kiosks", default=1, show_default=True, help="Touch kiosks (kiosk-01 ..)")
+@click.option(
+    "--survey-terminals", "n_surveys", default=1, show_default=True,
+    help="Button-survey terminals with an OLED (survey-01 ..)",
+)  # fmt: skip
+@click.option("--visit-rate", default=4.0, show_default=True, help="Visitors per minute per terminal at most")
+def demo(n_devices: int, rate: float, camera: bool, n_kiosks: int, n_surveys: int, visit_rate: float,
+         **options) -> None:  # fmt: skip
+    """Run a whole office on this machine: broker, hub, simulated consoles, survey terminals
+    and the page.
 
-    Весь офис на одной машине: брокер, хаб, имитация пультов и страница.
+    Весь офис на одной машине: брокер, хаб, имитация пультов и терминалов-анкет и страница.
     """
     import threading
 
@@ -120,6 +128,7 @@ def demo(n_devices: int, rate: float, camera: bool, **options) -> None:
         credentials = {}
         for device in consoles:
             credentials[device] = broker.add_device(device) if broker.lossless else None
+        terminals, terminals_note = _demo_terminals(hub, n_kiosks, n_surveys, visit_rate)
         simulation = Simulation(
             settings.data_dir / "consoles",
             broker.host,
@@ -129,6 +138,7 @@ def demo(n_devices: int, rate: float, camera: bool, **options) -> None:
             rate_per_min=rate,
             hub_login=(HUB_USER, broker.hub_password) if broker.lossless else None,
             hub_port=broker.hub_port,
+            terminals=terminals,
         )
         threading.Thread(target=simulation.run, name="simulation", daemon=True).start()
         hub.before_stop.append(simulation.stop)
@@ -147,7 +157,8 @@ def demo(n_devices: int, rate: float, camera: bool, **options) -> None:
         click.echo(
             f"\nOtklik demo: {n_devices} button consoles running the real firmware on "
             f"{simulation.interpreter}, "
-            f"{rate:g} presses/min each{camera_note}, {broker.kind} broker on port {broker.port}.\n"
+            f"{rate:g} presses/min each{terminals_note}{camera_note}, {broker.kind} broker on port "
+            f"{broker.port}.\n"
             f"Откройте / open  http://{host}:{port}/   (API: http://{host}:{port}/docs)\n"
             f"{_demo_login(settings.db_path, settings.data_dir)}"
             "Ctrl-C stops / остановка.\n",
@@ -173,6 +184,38 @@ def demo(n_devices: int, rate: float, camera: bool, **options) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _demo_terminals(hub, n_kiosks: int, n_surveys: int, visit_rate: float):
+    """The demo's touch kiosks and button-survey terminals (MicroPython only) with the demo's
+    survey (set where the office has none) and their first configs sent as soon as the hub knows
+    them; (Terminals or None, a phrase for the banner)."""
+    from edge_hub.tools import demo as demo_office
+    from edge_hub.tools import simulate_kiosk as kiosks
+
+    settings, broker = hub.settings, hub.broker
+    displays = {d: "ili9341" for d in kiosks.terminal_ids("ili9341", n_kiosks)}
+    displays |= {d: "ssd1306" for d in kiosks.terminal_ids("ssd1306", n_surveys)}
+    if not displays:
+        return None, ""
+    missing = kiosks.unavailable()
+    if missing:
+        click.echo(f"no survey terminals in this demo: {missing} / терминалы-анкеты не запущены", err=True)
+        return None, ""
+    publish = hub.runtime.publish_config
+    click.echo(kiosks.ensure_survey(settings.db_path, demo_office.survey(), publish, "the demo's"), err=True)
+    scales, langs = kiosks.office_scales(settings.db_path)
+    feeder = kiosks.ConfigFeeder(settings.db_path, list(displays), publish)
+    feeder.start()
+    hub.before_stop.append(feeder.stop)
+    credentials = {d: (k, broker.add_device(d) if broker.lossless else None) for d, k in displays.items()}
+    terminals = kiosks.Terminals(
+        settings.data_dir / "consoles", broker.host, broker.port, settings.site, credentials,
+        rate_per_min=visit_rate, scales=scales, expect_langs=langs,
+    )  # fmt: skip
+    names = [f"{n} touch kiosk{'s' if n > 1 else ''}" for n in (n_kiosks,) if n]
+    names += [f"{n} button-survey terminal{'s' if n > 1 else ''}" for n in (n_surveys,) if n]
+    return terminals, f", {' and '.join(names)} ({', '.join(displays)}) with visitors taking the survey"
 
 
 #: the demo's admin account, and the file (in the demo's data folder) that keeps its password
@@ -243,7 +286,8 @@ def _demo_login(db_path: Path, data_dir: Path) -> str:
 @click.option(
     "--hub-data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="The hub's data folder: give the consoles credentials at its embedded broker",
+    help="The hub's data folder: give the devices credentials at its embedded broker (and the office a "
+    "default survey for the terminals when it has none)",
 )
 @click.option(
     "--interpreter",
@@ -259,13 +303,25 @@ def _demo_login(db_path: Path, data_dir: Path) -> str:
     show_default=True,
     help="Flash folders of the consoles",
 )
+@click.option("--kiosks", "n_kiosks", default=0, show_default=True, help="Touch kiosks (kiosk-01 ..)")
+@click.option(
+    "--survey-terminals", "n_surveys", default=0, show_default=True,
+    help="Button-survey terminals with an OLED (survey-01 ..)",
+)  # fmt: skip
+@click.option(
+    "--visit-rate", default=4.0, show_default=True,
+    help="Visitors per minute per terminal at most (one at a time; shaped like the office day)",
+)  # fmt: skip
 def simulate(mqtt_url: str, n_devices: int, duration: float, rate: float, site: str,
              credentials_file: str | None, hub_data_dir: Path | None, interpreter: str,
-             workdir: Path) -> None:  # fmt: skip
-    """Run N button consoles executing the real firmware, pressed like an office day.
+             workdir: Path, n_kiosks: int, n_surveys: int, visit_rate: float) -> None:  # fmt: skip
+    """Run N button consoles executing the real firmware, pressed like an office day, and
+    touch kiosks and button-survey terminals whose visitors walk through the office's survey.
 
-    Консоли с настоящей прошивкой: утренний пик, обеденный спад, в основном довольные посетители.
+    Консоли и терминалы-анкеты с настоящей прошивкой: утренний пик, обеденный спад, в основном
+    довольные посетители.
     """
+    from edge_hub.tools import simulate_kiosk as kiosks
     from edge_hub.tools.simulate import Simulation
     from edge_hub.transport.broker import HUB_USER, BrokerFiles, set_password
     from edge_hub.transport.mqtt import BrokerAddress
@@ -273,7 +329,17 @@ def simulate(mqtt_url: str, n_devices: int, duration: float, rate: float, site: 
     _setup_logging("INFO")
     address = BrokerAddress.from_url(mqtt_url)
     devices = [f"btn-{i:02d}" for i in range(1, n_devices + 1)]
-    credentials: dict[str, str | None] = dict.fromkeys(devices)
+    displays = {d: "ili9341" for d in kiosks.terminal_ids("ili9341", n_kiosks)}
+    displays |= {d: "ssd1306" for d in kiosks.terminal_ids("ssd1306", n_surveys)}
+    missing = kiosks.unavailable() if displays else None
+    if missing:
+        click.echo(
+            f"warning: no kiosks nor survey terminals in this run: {missing}; they run only on the "
+            "MicroPython Unix port / терминалы-анкеты не запущены",
+            err=True,
+        )
+        displays = {}
+    credentials: dict[str, str | None] = dict.fromkeys([*devices, *displays])
     # who counts the deliveries: the hub's login reads every ack of the site (on the hub's own
     # listener when the data folder names one); without it, the consoles' outboxes tell (see
     # edge_hub/tools/simulate.py, AckWatch)
@@ -283,30 +349,75 @@ def simulate(mqtt_url: str, n_devices: int, duration: float, rate: float, site: 
         known = dict(
             line.split(None, 1) for line in Path(credentials_file).read_text().splitlines() if line.strip()
         )
-        credentials = {d: known.get(d, "").strip() or None for d in devices}
+        credentials = {d: known.get(d, "").strip() or None for d in [*devices, *displays]}
         if known.get(HUB_USER, "").strip():  # mosquitto-config prints the hub's line too
             hub_login = (HUB_USER, known[HUB_USER].strip())
     elif hub_data_dir:
         files = BrokerFiles((hub_data_dir / "broker").resolve())
-        credentials = {d: set_password(files, d) for d in devices}
+        credentials = {d: set_password(files, d) for d in [*devices, *displays]}
         files.reload()
         if files.hub_secret.exists():  # an embedded Mosquitto (amqtt takes no logins)
             hub_login = (HUB_USER, files.hub_secret.read_text().strip())
             hub_port = _hub_listener_port(files)
+    terminals = feeder = publisher = None
+    if displays:
+        db = hub_data_dir / "hub.db" if hub_data_dir else None
+        port = hub_port if hub_login is not None and hub_port else address.port
+        terminals, feeder, publisher = _simulated_terminals(
+            workdir, address, site, {d: (displays[d], credentials[d]) for d in displays}, visit_rate,
+            db if db is not None and db.exists() else None, (address.host, port, hub_login),
+        )  # fmt: skip
     simulation = Simulation(
-        workdir, address.host, address.port, site, credentials,
+        workdir, address.host, address.port, site, {d: credentials[d] for d in devices},
         rate_per_min=rate, duration=duration, interpreter=interpreter, hub_login=hub_login,
-        hub_port=hub_port,
+        hub_port=hub_port, terminals=terminals,
     )  # fmt: skip
     click.echo(
-        f"{n_devices} consoles on {simulation.interpreter} for {duration:g} s at {rate:g} presses/min",
+        f"{n_devices} consoles on {simulation.interpreter}, {n_kiosks if displays else 0} touch kiosks and "
+        f"{n_surveys if displays else 0} button-survey terminals for {duration:g} s at {rate:g} presses/min",
         err=True,
     )
     try:
+        if feeder is not None:
+            feeder.start()
         tally = simulation.run(lambda now: click.echo(now.progress_line(), err=True))
     finally:
         simulation.stop()
+        if feeder is not None:
+            feeder.stop()
+        if publisher is not None:
+            publisher.stop()
     click.echo(tally.summary())
+
+
+def _simulated_terminals(workdir, address, site, credentials, visit_rate, db, publish_at):
+    """The terminals of ``edge-hub simulate`` and their survey. With the hub's database (its data
+    folder given), an office without a survey gets the default one, as a technician trying the
+    terminals expects them to ask something sensible at once (it is the office's survey from then
+    on: PUT /api/v1/survey changes it), and each terminal its first config as soon as the hub knows
+    it; without it, the terminals run the survey the hub sends them."""
+    from edge_hub.tools import simulate_kiosk as kiosks
+
+    feeder = publisher = None
+    scales: dict[str, str] = {}
+    langs = None
+    if db is not None:
+        publisher = kiosks.ConfigPublisher(*publish_at[:2], site, publish_at[2])
+        click.echo(kiosks.ensure_survey(db, kiosks.DEFAULT_SURVEY, publisher.publish), err=True)
+        scales, langs = kiosks.office_scales(db)
+        feeder = kiosks.ConfigFeeder(db, list(credentials), publisher.publish)
+    else:
+        click.echo(
+            "the terminals show the survey the hub sends them (set with PUT /api/v1/survey); until it does, "
+            "the firmware's one question (csat, in Russian). Give --hub-data-dir to set a default survey "
+            "where the office has none / терминалы показывают опрос, заданный на хабе",
+            err=True,
+        )
+    terminals = kiosks.Terminals(
+        workdir, address.host, address.port, site, credentials, rate_per_min=visit_rate, scales=scales,
+        expect_langs=langs,
+    )  # fmt: skip
+    return terminals, feeder, publisher
 
 
 @cli.command("mosquitto-config")

@@ -10,8 +10,13 @@ seconds). What it makes, all through the hub's own modules:
   names) taking the morning (09:00-14:00) and the afternoon (14:00-19:00) in turn, Mon-Fri, and
   one of them the short Saturday (10:00-15:00). Shifts cover the 30 days before the
   first start and the coming :data:`COMING_DAYS` days; every later start tops them up again.
-  A kiosk ``kiosk-01`` at the exit asks csat, nps and fcr. Consoles beyond M (a later, larger
+  A kiosk ``kiosk-01`` at the exit asks csat, nps and fcr (its history has the incarnation id
+  on the live kiosk's flash, as the consoles' do). Consoles beyond M (a later, larger
   ``--devices``) get windows of their own in «Консультации».
+- **The survey** (:func:`survey`, set by ``edge-hub demo`` through the hub's own
+  :func:`edge_hub.office.survey.put` when the office has none, and sent to the live touch kiosk
+  and button-survey terminal): the simulator's default one (csat, what went wrong after a poor
+  rating, nps, an administrator offered to critics) and the history's fcr.
 - **Office settings** (:mod:`edge_hub.office.settings`): opening hours Mon-Fri 09-19, Sat 10-15, Sunday
   closed. The demo's live day is compressed into minutes and runs whenever someone tries it,
   so presses after hours and outside shifts are not flagged (``flag_after_hours`` and
@@ -47,6 +52,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,6 +144,20 @@ CRITICS = (
     (22, "13:25", "Отправили за справкой в другое ведомство, хотя могли запросить сами.", True),
     (27, "10:45", "Закрыли окно на обед прямо перед моей очередью.", False),
 )
+FCR = {
+    "id": "fcr",
+    "text": {"ru": "Ваш вопрос решён?", "en": "Was your issue resolved?"},
+    "scale": "yesno",
+}
+
+
+def survey() -> dict:
+    """The demo office's survey (:data:`edge_hub.tools.simulate_kiosk.DEFAULT_SURVEY` and fcr)."""
+    from edge_hub.tools.simulate_kiosk import DEFAULT_SURVEY
+
+    return {**DEFAULT_SURVEY, "questions": [*DEFAULT_SURVEY["questions"], FCR]}
+
+
 RESOLVER = "Смирнова Е. В., менеджер по качеству"
 RESOLUTION = "Перезвонили посетителю, извинились и решили вопрос. / Called back, apologised, solved."
 
@@ -513,7 +533,7 @@ def prepare(
             n = min(MAX_CONSOLES, max(MIN_CONSOLES, len(live)))
             consoles = [f"btn-{i:02d}" for i in range(1, n + 1)]
             incs = {c: console_inc(console_flash(consoles_dir, c), c) for c in consoles}
-            incs[KIOSK] = random.Random().randrange(1, 2**32)
+            incs[KIOSK] = console_inc(console_flash(consoles_dir, KIOSK), KIOSK)
             settings = office_settings.load(conn)
             settings.opening_hours = {d: list(v) for d, v in OPENING_HOURS.items()}
             settings.trust.flag_after_hours = False
@@ -527,6 +547,7 @@ def prepare(
         # the office as the plan made it (not as an admin may have changed it since): the
         # history and the roster stay a pure function of the plan
         settings = office_settings.OfficeSettings(timezone=plan["timezone"], opening_hours=OPENING_HOURS)
+        _kiosk_identity(console_flash(consoles_dir, KIOSK), plan["incs"].get(KIOSK))
         if not plan.get("done"):
             _setup_scopes(conn, plan, settings)
         shifts = _top_up_shifts(conn, plan, settings, now)
@@ -547,6 +568,28 @@ def prepare(
         return report
     finally:
         store.close()
+
+
+def _kiosk_identity(flash: Path, inc: int | None) -> None:
+    """A demo folder made before the live kiosk ran (its history's inc drawn at random) gets that
+    inc on the kiosk's flash before its first boot, written with the firmware's identity module
+    (boot 1 used up, as :func:`edge_hub.tools.simulate.console_inc` leaves it): the hub then sees
+    one kiosk, not a reflash."""
+    from edge_hub.tools.simulate import FIRMWARE
+
+    if not inc:
+        return
+    path = flash / "identity"
+    if any((flash / f"identity{slot}").exists() for slot in (".a", ".b")):
+        return
+    lib = str(FIRMWARE / "lib")
+    if lib not in sys.path:
+        sys.path.append(lib)
+    from otk import identity
+
+    flash.mkdir(parents=True, exist_ok=True)
+    identity._write(str(path) + ".a", 1, 1, 0, inc)
+    identity._write(str(path) + ".b", 2, 1, 0, inc)
 
 
 def _seed(conn, store: Store, plan: dict, settings, site: str, progress: Callable[[str], None]) -> Report:

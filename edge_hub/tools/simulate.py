@@ -16,6 +16,10 @@ a subscriber of its own with the hub's login; with only device logins, the press
 consoles' outboxes, which only such an ack takes out) and **left** in the consoles' flash
 outboxes after they stopped (read with the firmware's own ``Outbox`` class).
 
+Touch kiosks and button-survey terminals (edge_hub/tools/simulate_kiosk.py, their visitors
+tapping through the office's survey) run beside the consoles: powered, restarted like boards,
+counted (answers made, delivered, left) and stopped here with them.
+
 Long: a whole simulated office (consoles as processes, the scripted day, the camera, the
 delivery count) for the demo and the tests; a tool, not part of the hub.
 """
@@ -330,6 +334,8 @@ class Tally:
     left_made: int  # of them, presses made in this run (the rest are from an earlier one)
     restarts: dict[str, int]
     unobserved: str | None = None
+    #: the feedback terminals' answers, per build (edge_hub/tools/simulate_kiosk.py TerminalTally)
+    terminals: tuple = ()
 
     @property
     def total_restarts(self) -> int:
@@ -337,10 +343,14 @@ class Tally:
 
     def progress_line(self) -> str:
         delivered = "?" if self.delivered is None else self.delivered
-        return (
+        line = (
             f"  made {self.made}, delivered {delivered}, {self.left} in outboxes; "
             f"{self.running} of {self.consoles} consoles running, {self.total_restarts} restarts"
         )
+        parts = [t.progress() for t in self.terminals]
+        if self.consoles or not self.terminals:
+            parts.insert(0, line.strip())
+        return "  " + "; ".join(parts)
 
     def summary(self) -> str:
         """The closing lines: the figures, then what they mean when they differ."""
@@ -351,6 +361,8 @@ class Tally:
         else:
             delivered = f"{self.delivered} delivered to the hub"
         lines = [f"made {self.made} {noun} on {consoles}: {delivered}, {self.left} left in outboxes"]
+        if not self.consoles and self.terminals:
+            lines = []
         if self.delivered is not None and self.delivered < self.made:
             missing = self.made - self.delivered
             waiting = min(self.left_made, missing)
@@ -372,6 +384,7 @@ class Tally:
         earlier = self.left - self.left_made
         if earlier > 0:
             lines.append(f"{earlier} of the events left in the outboxes are from an earlier run.")
+        lines += [t.line(self.unobserved) for t in self.terminals]
         if self.total_restarts:
             kinds = ", ".join(f"{n} {RESTART_KINDS[k]}" for k, n in self.restarts.items() if n)
             lines.append(f"console restarts: {self.total_restarts} ({kinds})")
@@ -409,7 +422,7 @@ class AckWatch:
         self.earlier = earlier
         self.error: str | None = None
         self._acked: set[tuple[str, int, int, int]] = set()
-        self._delivered = 0
+        self._delivered: dict[str, int] = {}
         self._lock = threading.Lock()
         tag = secrets.token_hex(3)
         logins = [("hub", hub_login, f"otk/v1/{site}/+/ack")]
@@ -479,11 +492,18 @@ class AckWatch:
                 if key not in self._acked:
                     self._acked.add(key)
                     if (boot, seq) not in earlier:
-                        self._delivered += 1
+                        self._delivered[device] = self._delivered.get(device, 0) + 1
 
     @property
     def delivered(self) -> int | None:
-        return None if self.error else self._delivered
+        return self.delivered_of(self.devices)
+
+    def delivered_of(self, devices) -> int | None:
+        """This run's events of ``devices`` acked so far (None: the acks cannot be watched)."""
+        if self.error:
+            return None
+        with self._lock:
+            return sum(self._delivered.get(d, 0) for d in devices)
 
     def stop(self) -> None:
         for client in self._clients:
@@ -509,7 +529,10 @@ class Simulation:
         hub_login: tuple[str, str | None] | None = None,
         hub_port: int | None = None,
         grace: float = GRACE_S,
+        terminals=None,
     ) -> None:
+        """terminals: the feedback terminals and their visitors (edge_hub/tools/simulate_kiosk.py
+        ``Terminals``), powered, restarted, counted and stopped with the consoles."""
         if interpreter == "auto":
             interpreter = "micropython" if find_micropython() else "cpython"
         if interpreter == "micropython" and not find_micropython():
@@ -529,7 +552,9 @@ class Simulation:
         # (client id = login), so "delivered" is what left the consoles' outboxes, which only an
         # ack from the hub with the event's incarnation takes out (or an overflow, counted in
         # the consoles' drops; the simulator's outboxes never fill in a run)
-        self.by_outbox = hub_login is None and any(credentials.values())
+        self.terminals = terminals
+        extra = terminals.credentials if terminals is not None else {}
+        self.by_outbox = hub_login is None and any([*credentials.values(), *extra.values()])
         common = {"site": site, "broker_host": host, "broker_port": port, "lockout_ms": 2000}
         self.consoles = [
             FirmwareConsole(
@@ -540,6 +565,8 @@ class Simulation:
             )
             for device, password in credentials.items()
         ]
+        #: every device process: the consoles, then the terminals
+        self.devices: list[FirmwareConsole] = [*self.consoles, *(terminals.devices if terminals else ())]
         self._next: dict[str, float] = {}
         self.started = 0.0
         self._last_press = 0.0
@@ -553,11 +580,11 @@ class Simulation:
 
     def start(self) -> None:
         # events already waiting in the outboxes (an earlier run) are not this run's presses
-        self._earlier = {c.device: read_outbox(c.flash)[1] for c in self.consoles}
+        self._earlier = {c.device: read_outbox(c.flash)[1] for c in self.devices}
         if not self.by_outbox:
+            devices = {**self.credentials, **(self.terminals.credentials if self.terminals else {})}
             self.acks = AckWatch(
-                self.host, self.port, self.site, self.credentials, self.hub_login, self._earlier,
-                self.hub_port,
+                self.host, self.port, self.site, devices, self.hub_login, self._earlier, self.hub_port,
             )  # fmt: skip
             self.acks.start()  # subscribed before the first event can be acked
         with self._lock:
@@ -565,11 +592,13 @@ class Simulation:
                 if self.acks is not None:
                     self.acks.stop()
                 return
-            for console in self.consoles:
-                self._power_on(console, PWRON_RESET)
+            for device in self.devices:
+                self._power_on(device, PWRON_RESET)
         self.started = time.monotonic()
         for console in self.consoles:
             self._next[console.device] = self.started + self._gap(0.0)
+        if self.terminals is not None:
+            self.terminals.begin(self.started)
         _LOGGER.info("%d consoles running the firmware on %s", len(self.consoles), self.interpreter)
 
     def _power_on(self, console: FirmwareConsole, cause: int) -> None:
@@ -604,7 +633,7 @@ class Simulation:
                 return
             self._supervise()
             for device in self._opens.opened():
-                next(c for c in self.consoles if c.device == device).ready = True
+                next(c for c in self.devices if c.device == device).ready = True
             now = time.monotonic()
             for console in self.consoles:
                 if now < self._next[console.device]:
@@ -613,11 +642,13 @@ class Simulation:
                     console.press(self._answer(console))
                     self._last_press = now
                 self._next[console.device] = now + self._gap(self._fraction(now))
+            if self.terminals is not None:
+                self.terminals.tick(now, day_factor(self._fraction(now)))
 
     def _supervise(self) -> None:
-        """Start again, like a board, every console whose process ended by itself."""
+        """Start again, like a board, every device whose process ended by itself."""
         now = time.monotonic()
-        for console in self.consoles:
+        for console in self.devices:
             if console.restart_at is not None:
                 if now >= console.restart_at:
                     self._restart(console)
@@ -682,27 +713,44 @@ class Simulation:
 
     @property
     def restarts(self) -> dict[str, int]:
-        return {k: sum(c.restarts[k] for c in self.consoles) for k in RESTART_KINDS}
+        return {k: sum(c.restarts[k] for c in self.devices) for k in RESTART_KINDS}
 
-    def delivered(self) -> int | None:
+    @property
+    def made(self) -> int:
+        """Presses and the terminals' answers."""
+        return self.presses + (self.terminals.made if self.terminals is not None else 0)
+
+    def delivered(self, devices=None) -> int | None:
+        """Delivered of ``devices`` (the consoles by default)."""
+        devices = self.consoles if devices is None else devices
         if self.by_outbox:
-            return self.presses - self._outboxes()[1]
-        return None if self.acks is None else self.acks.delivered
+            made = sum(getattr(c, "made", c.presses) for c in devices)
+            return made - self._outboxes(devices)[1]
+        return None if self.acks is None else self.acks.delivered_of([c.device for c in devices])
+
+    def _terminal_delivered(self, group, made: int, left_made: int) -> int | None:
+        if self.by_outbox:
+            return made - left_made
+        return None if self.acks is None else self.acks.delivered_of([t.device for t in group])
 
     def snapshot(self) -> Tally:
         """The figures now (the outboxes of running consoles read from a copy)."""
         made = self.presses
         left, left_made = self._outboxes()
         delivered = made - left_made if self.by_outbox else self.delivered()
+        terminals = (
+            () if self.terminals is None else self.terminals.tallies(self._terminal_delivered, self._outboxes)
+        )
         return Tally(
             consoles=len(self.consoles), running=sum(c.alive() for c in self.consoles), made=made,
             delivered=delivered, left=left, left_made=left_made, restarts=self.restarts,
             unobserved=None if self.by_outbox else self.acks.error if self.acks else "not started",
+            terminals=terminals,
         )  # fmt: skip
 
-    def _outboxes(self) -> tuple[int, int]:
+    def _outboxes(self, devices=None) -> tuple[int, int]:
         left = left_made = 0
-        for console in self.consoles:
+        for console in self.consoles if devices is None else devices:
             depth, pending = read_outbox(console.flash)
             left += depth
             left_made += len(pending - self._earlier.get(console.device, set()))
@@ -714,13 +762,17 @@ class Simulation:
         left in an outbox once the last one had time to reach the flash."""
         deadline = time.monotonic() + self.grace
         while time.monotonic() < deadline:
-            delivered = self.delivered()
-            if delivered is None or delivered >= self.presses:
+            if self.terminals is not None:
+                self.terminals.settle()
+            delivered = self.delivered(self.devices)
+            pending = self.terminals is not None and self.terminals.pending()
+            if delivered is None or (delivered >= self.made and not pending):
                 return
             with self._lock:
                 self._supervise()
-            settled = time.monotonic() - self._last_press > SETTLE_S
-            if settled and (not any(c.alive() for c in self.consoles) or self._outboxes()[1] == 0):
+            last = max(self._last_press, self.terminals.last_action if self.terminals else 0.0)
+            settled = time.monotonic() - last > SETTLE_S and not pending
+            if settled and (not any(c.alive() for c in self.devices) or self._outboxes(self.devices)[1] == 0):
                 return
             time.sleep(0.1)
 
@@ -730,12 +782,16 @@ class Simulation:
             if self.tally is not None:
                 return self.tally
             self._stop.set()
+            if self.terminals is not None:
+                self.terminals.stop_visits()
             if self.acks is not None or self.by_outbox:
                 self._drain()
             with self._lock:
-                for console in self.consoles:
+                for console in self.devices:
                     console.stop()
             self._opens.close()
+            if self.terminals is not None:
+                self.terminals.settle()  # what the terminals logged before they stopped
             self.tally = self.snapshot()
             if self.acks is not None:
                 self.acks.stop()

@@ -24,6 +24,7 @@ class ILI9341:
     def __init__(self, dc):
         self.dc = dc  # the D/C pin's id
         self.mem = bytearray(W * H * 2)
+        self.log_max = 500  # a running terminal (chips/board.py) keeps none: heap
         self.log = []  # (command, parameters) of every command but the pixel data, capped
         self.pixels = 0
         self.errors = []
@@ -55,7 +56,7 @@ class ILI9341:
     def _command(self, b):
         self._cmd = b
         self._params = bytearray()
-        if len(self.log) < 500:
+        if len(self.log) < self.log_max:
             self.log.append((b, b""))
         if b == 0x01:
             self._reset()

@@ -14,6 +14,7 @@ _ARGS = {0x81: 1, 0x20: 1, 0x21: 2, 0x22: 2, 0xA8: 1, 0xD3: 1, 0xD5: 1, 0xD9: 1,
 class SSD1306:
     def __init__(self):
         self.ram = bytearray(W * PAGES)
+        self.log_max = 500  # a running terminal (chips/board.py) keeps none: heap
         self.log = []  # every complete command with its parameters, capped
         self.errors = []
         self.transactions = 0
@@ -70,7 +71,7 @@ class SSD1306:
         self._apply(b, b"")
 
     def _apply(self, cmd, args):
-        if len(self.log) < 500:
+        if len(self.log) < self.log_max:
             self.log.append((cmd, bytes(args)))
         if cmd == 0x81:
             self.contrast = args[0]
