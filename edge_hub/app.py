@@ -23,6 +23,8 @@ from edge_hub.api.main import create_api
 from edge_hub.config import Settings
 from edge_hub.db.store import Store
 from edge_hub.errors import ConfigError
+from edge_hub.ingest import webkiosk
+from edge_hub.ingest.batch import IngestStats
 from edge_hub.ingest.contract import Contract
 from edge_hub.ingest.ingestor import Ingestor
 from edge_hub.office import privacy
@@ -77,6 +79,7 @@ class Hub:
         self.pusher: Pusher | None = None
         self._configs: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._kiosk_stats = IngestStats()  # the web kiosks' offline statuses stored by housekeeping
         self.runtime: Runtime | None = None
         #: Called first by stop(), e.g. to stop simulated devices while the broker still runs.
         self.before_stop: list[Callable[[], None]] = []
@@ -152,9 +155,10 @@ class Hub:
     def _housekeeping(self) -> None:
         """Every :attr:`config_round_s`: the feedback terminals' configs (edge_hub/office/survey.py:
         every stored one once at start, as retained messages are the broker's and a broker can
-        lose them; then a first config for each terminal seen since the survey was set), and the
+        lose them; then a first config for each terminal seen since the survey was set), the
         visitors' callback phone numbers past their keeping time deleted
-        (edge_hub/office/privacy.py)."""
+        (edge_hub/office/privacy.py), and web kiosks silent for 3 minutes marked offline
+        (edge_hub/ingest/webkiosk.py)."""
         first = True
         while not self._stopping.wait(0 if first else self.config_round_s):
             try:
@@ -167,6 +171,9 @@ class Hub:
                             payloads.append(payload)
                     keep_days = office_settings.load(store.conn).phone_keep_days
                     privacy.forget_phones(store.conn, time.time_ns() // 1_000_000, keep_days)
+                    if self.ingestor is not None:  # web kiosks without a heartbeat: their last will
+                        contract, site = self.ingestor.contract, self.settings.site
+                        webkiosk.expire(store.conn, contract, site, self._kiosk_stats)
                 finally:
                     store.close()
                 assert self.runtime is not None

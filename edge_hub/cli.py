@@ -515,12 +515,19 @@ def device() -> None:
 @device.command("add")
 @click.argument("device_id")
 @click.option("--password", help="The device's password (generated when omitted)")
+@click.option(
+    "--kind", type=click.Choice(["mqtt", "webkiosk"]), default="mqtt", show_default=True,
+    help="mqtt: broker credentials; webkiosk: a tablet's browser, given its own token in a provisioning link",
+)  # fmt: skip
+@click.option("--url", "hub_url", help="webkiosk: the hub's address as the tablet reaches it (http(s)://HOST:PORT)")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="The hub's data folder")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML settings file")
-def device_add(device_id: str, password: str | None, data_dir: Path | None, config_file: str | None) -> None:
+def device_add(device_id: str, password: str | None, kind: str, hub_url: str | None, data_dir: Path | None,
+               config_file: str | None) -> None:  # fmt: skip
     """Give DEVICE_ID broker credentials (username = device id) and print them for provisioning.
 
-    A running embedded broker picks them up at once.
+    A running embedded broker picks them up at once. With --kind webkiosk: a web kiosk's token
+    instead, printed once inside its provisioning link (with a QR code of it); only its hash is kept.
     """
     from edge_hub.config import ID_PATTERN
     from edge_hub.transport.broker import BrokerFiles, set_password
@@ -530,12 +537,47 @@ def device_add(device_id: str, password: str | None, data_dir: Path | None, conf
             f"{device_id!r} is not a device id (a-z, 0-9, - and _)", param_hint="DEVICE_ID"
         )
     settings = _load({"config_file": config_file, "data_dir": data_dir})
+    if kind == "webkiosk":
+        _add_webkiosk(settings, device_id, hub_url)
+        return
     files = BrokerFiles((settings.data_dir / "broker").resolve())
     password = set_password(files, device_id, password)
     reloaded = files.reload()
     click.echo(f"{device_id}\t{password}")
     click.echo(
         "the running broker reloaded its credentials" if reloaded else "used at the next start of the hub",
+        err=True,
+    )
+
+
+def _add_webkiosk(settings, device_id: str, hub_url: str | None) -> None:
+    """Provision a web kiosk: print its link (the token in the fragment) and a QR code of it."""
+    import socket
+
+    import segno
+
+    from edge_hub.db.store import Store
+    from edge_hub.ingest import webkiosk
+
+    if hub_url is None:
+        host, port = settings.listen_host_port
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.getfqdn()
+        hub_url = f"http://{host}:{port}"
+    if not re.match(r"^https?://[^/#?\s]+/?$", hub_url):
+        raise click.BadParameter(f"{hub_url!r} is not http(s)://HOST[:PORT]", param_hint="--url")
+    store = Store.open(settings.db_path)
+    try:
+        token = webkiosk.provision(store.conn, device_id)
+    finally:
+        store.close()
+    url = webkiosk.link(hub_url, device_id, token)
+    click.echo(url)
+    segno.make(url, error="m").terminal(out=sys.stderr, compact=True)
+    click.echo(
+        f"open it on the tablet or scan the code; it cannot be shown again (a new 'device add {device_id} "
+        "--kind webkiosk' replaces it) / откройте ссылку на планшете или отсканируйте код; "
+        "показать её ещё раз нельзя",
         err=True,
     )
 
@@ -548,13 +590,27 @@ def device_remove(device_id: str, data_dir: Path | None, config_file: str | None
     """Take DEVICE_ID's broker credentials away: it can no longer connect; its history stays.
 
     A running embedded broker reloads its credentials, and the device's connection and its
-    stored session are ended (the hub takes its client id with a clean session).
+    stored session are ended (the hub takes its client id with a clean session). A web kiosk's
+    token is deleted: its next request is refused.
     """
+    from edge_hub.db.store import Store
+    from edge_hub.ingest import webkiosk
     from edge_hub.transport.broker import HUB_USER, BrokerFiles, remove_password
 
     settings = _load({"config_file": config_file, "data_dir": data_dir})
+    revoked = False
+    if settings.db_path.exists():
+        store = Store.open(settings.db_path)
+        try:
+            revoked = webkiosk.revoke(store.conn, device_id)
+        finally:
+            store.close()
+    if revoked:
+        click.echo(f"{device_id}: its web kiosk token is deleted: the tablet is refused from now on")
     files = BrokerFiles((settings.data_dir / "broker").resolve())
     if not remove_password(files, device_id):
+        if revoked:
+            return
         raise click.ClickException(
             f"{device_id!r} has no credentials at this hub / у устройства нет учётных данных на этом хабе"
         )

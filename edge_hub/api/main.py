@@ -6,7 +6,8 @@ Request bodies are bounded (:class:`BodyLimit`, outermost but for Starlette's er
 imports (:data:`UPLOAD_PATHS`). A larger ``Content-Length`` is refused with 413 before anything
 is read; a chunked body is counted as it streams and refused with 413 the moment it passes the
 limit. A state-changing ``/api/v1`` call with a body and neither a valid session nor a valid
-token is refused with 401 before its body is read (the full check, :func:`edge_hub.api.access.api_access`,
+token (on ``/api/v1/kiosk/``: a web kiosk's token, and only that) is refused with 401 before its
+body is read (the full check, :func:`edge_hub.api.access.api_access` or the kiosk routes' own,
 runs again in the route).
 """
 
@@ -28,6 +29,7 @@ from edge_hub.api.routes import (
     events,
     export,
     health,
+    kiosk,
     metrics,
     quarantine,
     scopes,
@@ -35,6 +37,7 @@ from edge_hub.api.routes import (
     sync,
 )  # fmt: skip
 from edge_hub.db.store import Store
+from edge_hub.ingest import webkiosk
 from edge_hub.office import shifts as shift_rules
 from edge_hub.runtime import Runtime
 
@@ -48,6 +51,8 @@ MAX_UPLOAD = 10 * MiB
 UPLOAD_PATHS = frozenset({"/api/v1/shifts/import", "/settings/shifts/import"})
 #: /api/v1 routes that check their own token (scope sync:read)
 _OWN_AUTH = "/api/v1/sync/"
+#: /api/v1 routes of the web kiosks, which check their own device token
+_KIOSK = "/api/v1/kiosk/"
 
 
 def create_api(runtime: Runtime) -> FastAPI:
@@ -71,6 +76,7 @@ def create_api(runtime: Runtime) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(sync.router, prefix="/api/v1")
+    app.include_router(kiosk.router, prefix="/api/v1")  # a web kiosk's own token (edge_hub/WEBKIOSK.md)
     app.include_router(health.router)
 
     @app.exception_handler(shift_rules.ImportTooLarge)
@@ -109,9 +115,11 @@ class BodyLimit:
         if (
             has_body and method not in SAFE_METHODS and path.startswith("/api/v1/")
             and not path.startswith(_OWN_AUTH)
-            and not await anyio.to_thread.run_sync(_caller_known, scope["app"].state.runtime.db_path, headers)
+            and not await anyio.to_thread.run_sync(
+                _caller_known, scope["app"].state.runtime.db_path, headers, path
+            )
         ):  # fmt: skip
-            await _refuse_unknown(send)
+            await _refuse_unknown(send, path.startswith(_KIOSK))
             return
         received = 0
         answered = False
@@ -146,9 +154,12 @@ class BodyLimit:
                 raise  # a body cut off by the limit ends the app's reading; that is no error
 
 
-def _caller_known(db_path: Any, headers: dict[str, str]) -> bool:
+def _caller_known(db_path: Any, headers: dict[str, str], path: str = "") -> bool:
     store = Store.reader(db_path)
     try:
+        if path.startswith(_KIOSK):  # a web kiosk's token, and only that
+            scheme, _, token = headers.get("authorization", "").partition(" ")
+            return scheme.lower() == "bearer" and webkiosk.device_for(store.conn, token.strip()) is not None
         return api_caller_known(store.conn, headers)
     finally:
         store.close()
@@ -182,7 +193,11 @@ async def _too_large(scope: dict, send: Any, limit: int, valid: bool) -> None:
     await _send_json(send, 413 if valid else 400, {"detail": detail})
 
 
-async def _refuse_unknown(send: Any) -> None:
+async def _refuse_unknown(send: Any, kiosk: bool = False) -> None:
+    if kiosk:  # the same answer as edge_hub.api.routes.kiosk.require_kiosk's
+        detail = "this web kiosk's token is unknown or was revoked / токен веб-киоска неизвестен или отозван"
+        await _send_json(send, 401, {"detail": detail}, [(b"www-authenticate", b'Bearer realm="otklik-hub"')])
+        return
     await _send_json(
         send, 401,
         {"detail": "sign in or send a bearer token (edge-hub token create --scope api:write) / "

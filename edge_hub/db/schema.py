@@ -11,9 +11,11 @@ The tables, by owner of their rows:
 - ingest (edge_hub/ingest/): ``events``, ``quarantine``, ``devices``, ``device_incs``,
   ``identity_log``, ``meta`` (the hub id and cursors)
 - office (edge_hub/office/): ``office_settings`` (the settings and the survey), ``departments``,
-  ``windows``, ``operators``, ``shifts``, ``served``, ``device_configs``, ``phone_holders``
+  ``windows``, ``operators``, ``shifts``, ``served``, ``device_configs``, ``phone_holders``,
+  ``survey_revisions``, ``device_config_revs``
 - metrics (edge_hub/metrics/aggregates.py): ``aggregates``, the hourly mergeable histograms
 - alerts (edge_hub/alerts/): ``alerts``, ``alert_log``
+- web kiosks (edge_hub/ingest/webkiosk.py): ``kiosk_tokens``
 - sync (edge_hub/sync/): ``sync_tokens``; the central file: ``central_buckets``, ``central_cursors``
 - the office page (edge_hub/api/auth.py): ``ui_users``, ``ui_sessions``, ``ui_login_failures``,
   ``ui_audit``, ``ui_settings``
@@ -68,6 +70,7 @@ def migrate(db: Database) -> None:
     _identity(db)
     _office(db)
     _sync_tokens(db)
+    _kiosk_tokens(db)
     _alerts(db)
     _office_page(db)
     db.conn.commit()
@@ -129,6 +132,16 @@ def _office(db: Database) -> None:
         {"device": str, "rev": int, "payload": str, "updated_at": int},
         pk="device", not_null=["rev", "payload", "updated_at"], if_not_exists=True,
     )  # fmt: skip
+    # every survey saved (a revision each), and which survey revision each terminal's config
+    # revision carried and when it was sent (edge_hub/office/survey.py: an answer's wording)
+    db["survey_revisions"].create(
+        {"rev": int, "survey": str, "saved_at": int, "saved_by": str},
+        pk="rev", not_null=["survey", "saved_at"], if_not_exists=True,
+    )  # fmt: skip
+    db["device_config_revs"].create(
+        {"device": str, "rev": int, "survey_rev": int, "sent_at": int},
+        pk=("device", "rev"), not_null=["survey_rev", "sent_at"], if_not_exists=True,
+    )  # fmt: skip
     db["aggregates"].create_index(["seq"], unique=True, if_not_exists=True)
     db["aggregates"].create_index(["hour"], if_not_exists=True)
     if db["meta"].count_where("key = 'hub_id'") == 0:
@@ -168,6 +181,17 @@ def _sync_tokens(db: Database) -> None:
         " created_at INTEGER NOT NULL,"  # ms since the epoch
         " last_used_at INTEGER,"
         " revoked INTEGER NOT NULL DEFAULT 0)"
+    )
+
+
+def _kiosk_tokens(db: Database) -> None:
+    """Each web kiosk's token (edge_hub/ingest/webkiosk.py): one per device, only its SHA-256
+    stored; revoking a web kiosk deletes its row."""
+    db.conn.execute(
+        "CREATE TABLE IF NOT EXISTS kiosk_tokens ("
+        " device TEXT PRIMARY KEY,"
+        " token_hash TEXT NOT NULL UNIQUE,"  # hex SHA-256 of the token; the token itself is never stored
+        " created_at INTEGER NOT NULL)"  # ms since the epoch
     )
 
 

@@ -107,6 +107,11 @@ def commit(
     before = conn.total_changes
     conflicts = 0
     with conn:
+        if not conn.in_transaction:
+            # the write lock before max(id) is read: the new events are those above it, and
+            # another writer of events (the web kiosk's endpoint, edge_hub/ingest/webkiosk.py,
+            # beside the ingest thread) must not insert in between
+            conn.execute("BEGIN IMMEDIATE")
         if events:
             (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
             with_inc = len(events[0]) == len(EVENT_COLUMNS)

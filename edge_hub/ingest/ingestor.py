@@ -5,7 +5,8 @@ The order is the delivery guarantee. A batch is committed every ``batch_size`` m
 messages acknowledged to the broker (paho ``manual_ack``), so a crash before the commit makes
 the broker redeliver them, and the store ignores the copies it already has. Then each device
 gets an end-to-end ack listing the events now stored, after which they may leave its outbox.
-Invalid messages go to the quarantine table with a reason; none stops ingest.
+Invalid messages go to the quarantine table with a reason; none stops ingest. The check and the
+commit of a batch are :func:`edge_hub.ingest.batch.process`, shared with the web kiosk's endpoint.
 """
 
 from __future__ import annotations
@@ -16,16 +17,15 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 
 import orjson
 
 import mqtt_schemas
 from edge_hub.db.store import Store
-from edge_hub.errors import ContractError
+from edge_hub.ingest import batch as ingest_batch
 from edge_hub.ingest import commit as ingest_commit
+from edge_hub.ingest.batch import AckKey, IngestStats
 from edge_hub.ingest.contract import Contract
-from edge_hub.ingest.rows import event_row, quarantine_row, status_row
 from edge_hub.transport.mqtt import BrokerAddress, Incoming, MqttConnection
 
 _LOGGER = logging.getLogger(__name__)
@@ -33,28 +33,7 @@ _LOGGER = logging.getLogger(__name__)
 ACK_MAX_SEQS = 1000  # maxItems of seqs in ack.schema.json
 COMMIT_RETRY_S = 1.0
 
-#: an end-to-end ack is owed per (device, inc, boot): the seqs stored of that incarnation's boot
-AckKey = tuple[str, int, int]
-
-
-@dataclass(slots=True)
-class IngestStats:
-    """Counters since start, read by the health check from another thread."""
-
-    received: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    identity_conflicts: int = 0  # also counted in quarantined
-    quarantined: int = 0
-    statuses: int = 0
-    batches: int = 0
-    commit_errors: int = 0
-    last_commit_at: int | None = None  # ms since the epoch
-    last_batch_latency_ms: int | None = None  # first receipt -> commit, last batch
-
-
-def _quarantined(incoming: Incoming, reason: str, detail: str) -> tuple:
-    return quarantine_row(incoming.received_at, incoming.topic, reason, detail, incoming.payload)
+__all__ = ["ACK_MAX_SEQS", "AckKey", "IngestStats", "Ingestor"]
 
 
 class Ingestor:
@@ -184,79 +163,12 @@ class Ingestor:
             except sqlite3.OperationalError:
                 raise
             except Exception as exc:
-                ingest_commit.commit(self.store.conn, (), [_quarantined(incoming, "internal", repr(exc))])
+                row = ingest_batch.quarantined(incoming, "internal", repr(exc))
+                ingest_commit.commit(self.store.conn, (), [row])
                 self.stats.quarantined += 1
         return acks
 
     def process(self, batch: list[Incoming]) -> dict[AckKey, list[int]]:
-        """Check and commit one batch; return the end-to-end acks owed, by (device, inc, boot).
-
-        Every stored event is acked, and so is a copy of one (the device may drop it) and an
-        identity conflict (kept in the quarantine: visible, not lost).
-        """
-        events: list[tuple] = []
-        topics: list[str] = []
-        quarantine: list[tuple] = []
-        statuses: list[tuple] = []
-        replayed: list[tuple] = []
-        seen: dict[str, int] = {}
-        # incarnations in arrival order: each live status with a boot, and an event only when its
-        # device's inc differs from the one it had last in this batch (a batch is usually one inc)
-        sightings: list[tuple[str, int, int | None, str, int]] = []
-        last_inc: dict[str, int] = {}
-        acks: dict[AckKey, list[int]] = defaultdict(list)
-        parse = self.contract.parse
-        for incoming in batch:
-            try:
-                msg = parse(incoming.topic, incoming.payload)
-            except ContractError as exc:
-                quarantine.append(_quarantined(incoming, exc.reason, exc.detail))
-                continue
-            except Exception as exc:  # a bug must not stop ingest: keep the message, say why
-                _LOGGER.exception("contract check crashed on %s", incoming.topic)
-                quarantine.append(_quarantined(incoming, "internal", repr(exc)))
-                continue
-            if msg.kind == "event":
-                body = msg.body
-                inc = body.get("inc", 0)
-                events.append(event_row(msg, incoming.payload, incoming.received_at))
-                topics.append(incoming.topic)
-                acks[(msg.device, inc, body["boot"])].append(body["seq"])
-                seen[msg.device] = incoming.received_at
-                if last_inc.get(msg.device) != inc:
-                    last_inc[msg.device] = inc
-                    sightings.append((msg.device, inc, None, "event", incoming.received_at))
-            elif msg.kind == "status":
-                body = msg.body
-                row = status_row(msg.device, body, incoming.payload.decode(), incoming.received_at)
-                # A retained status replayed at subscribe time is old news: it only
-                # introduces a device the registry has never seen.
-                (replayed if incoming.retain else statuses).append(row)
-                if not incoming.retain:
-                    seen[msg.device] = incoming.received_at
-                    if "boot" in body:  # a heartbeat names its incarnation; a last will does not
-                        inc = body.get("inc", 0)
-                        last_inc[msg.device] = inc
-                        sightings.append((msg.device, inc, body["boot"], "status", incoming.received_at))
-            else:
-                quarantine.append(
-                    _quarantined(incoming, "unexpected_kind", f"the hub does not accept {msg.kind} messages")
-                )
-        committed = ingest_commit.commit(
-            self.store.conn, events, quarantine, statuses, ((d, t, t) for d, t in seen.items()), replayed,
-            topics=topics, sightings=sightings,
-        )  # fmt: skip
-        stats = self.stats
-        now = time.time_ns() // 1_000_000
-        stats.received += len(batch)
-        stats.stored += committed.inserted
-        stats.duplicates += committed.duplicates(len(events))
-        stats.identity_conflicts += committed.conflicts
-        stats.quarantined += len(quarantine) + committed.conflicts
-        stats.statuses += len(statuses) + len(replayed)
-        stats.batches += 1
-        stats.last_commit_at = now
-        stats.last_batch_latency_ms = now - batch[0].received_at
-        if quarantine:
-            _LOGGER.warning("quarantined %d of %d messages", len(quarantine), len(batch))
-        return acks
+        """Check and commit one batch (:func:`edge_hub.ingest.batch.process`); return the end-to-end
+        acks owed, by (device, inc, boot)."""
+        return ingest_batch.process(self.store.conn, self.contract, batch, self.stats).acks

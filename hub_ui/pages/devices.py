@@ -7,6 +7,10 @@ A status carries only the fields its firmware knows (a camera's may lack ``error
 console every diagnostic field): everything optional is read with ``.get`` here and reaches the
 template as a value or None, because the templates' undefined is strict.
 
+Admins add a web kiosk (a tablet's browser, edge_hub/WEBKIOSK.md) here: the page shows its
+provisioning link (the token in the fragment) and a QR code of it, once; revoking one deletes its
+token, and the tablet's next request is refused.
+
 Identify sends the same command as ``POST /api/v1/devices/{id}/identify`` (through
 :meth:`edge_hub.runtime.Runtime.command`, the hub's own MQTT connection): the device blinks for
 :data:`IDENTIFY_S` seconds. Everything shown here is stored data; the battery's percentage is a
@@ -15,18 +19,21 @@ rough estimate from its voltage (:func:`battery_percent`), labelled as such.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections import defaultdict
 from itertools import pairwise
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+import segno
+from fastapi import APIRouter, Depends, Form, Path
 from fastapi.responses import HTMLResponse, Response
 from sqlite_utils import Database
 
 from edge_hub.api import auth
 from edge_hub.api.deps import RuntimeDep
 from edge_hub.db.store import Store
+from edge_hub.ingest import webkiosk
 from edge_hub.ingest.rows import QUARANTINE_REASONS
 from edge_hub.office import settings as office_settings
 from edge_hub.office.scopes import ID_PATTERN
@@ -39,6 +46,7 @@ router = APIRouter()
 DEVICES = nav("/devices", "nav.devices", auth.ALL_ROLES, order=50)
 AnyUi = Annotated[Ui, Depends(require(DEVICES.roles))]
 DeviceId = Annotated[str, Path(pattern=ID_PATTERN)]
+AdminUi = Annotated[Ui, Depends(require(auth.ADMINS))]
 
 IDENTIFY_S = 10
 QUARANTINE_SHOWN = 50
@@ -109,6 +117,28 @@ i18n.register({
     "quarantine.detail": ("Подробности", "Detail"),
     "quarantine.payload": ("Сообщение", "Payload"),
     "action.device.identify": ("команда «найти» устройству", "identify sent to a device"),
+    "device_kind.webkiosk": ("веб-киоск", "web kiosk"),
+    "devices.webkiosk.add": ("Добавить веб-киоск", "Add a web kiosk"),
+    "devices.webkiosk.id": ("Имя планшета (латиница, цифры, - и _)", "Tablet id (a-z, 0-9, - and _)"),
+    "devices.webkiosk.help": ("Веб-киоск — опрос в браузере планшета. Откройте ссылку на планшете или "
+                              "отсканируйте QR-код его камерой.",
+                              "A web kiosk is the survey in a tablet's browser. Open the link on the tablet "
+                              "or scan the QR code with its camera."),
+    "devices.webkiosk.bad_id": ("Неверное имя: латиница в нижнем регистре, цифры, - и _, до 32 символов.",
+                                "Invalid id: lower-case a-z, 0-9, - and _, up to 32 characters."),
+    "devices.webkiosk.link": ("Ссылка для планшета {device}", "The link for tablet {device}"),
+    "devices.webkiosk.once": ("Ссылка показывается один раз: скопируйте её сейчас. Новая ссылка для того же "
+                              "планшета отменяет прежнюю.",
+                              "The link is shown only once: copy it now. A new link for the same tablet "
+                              "replaces this one."),
+    "devices.webkiosk.revoke": ("Отозвать доступ", "Revoke"),
+    "devices.webkiosk.revoke_confirm": ("Отозвать доступ веб-киоска {device}? Планшет перестанет работать.",
+                                        "Revoke web kiosk {device}? The tablet stops working."),
+    "devices.webkiosk.revoked": ("доступ отозван", "revoked"),
+    "devices.webkiosk.revoked_notice": ("Доступ веб-киоска {device} отозван: его запросы отклоняются.",
+                                        "Web kiosk {device} is revoked: its requests are refused."),
+    "action.device.webkiosk": ("добавлен веб-киоск", "web kiosk added"),
+    "action.device.webkiosk_revoke": ("отозван веб-киоск", "web kiosk revoked"),
 })  # fmt: skip
 
 
@@ -198,13 +228,53 @@ def device_rows(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], dict[st
     return rows, quarantined
 
 
+def _devices_page(ui: Ui, *, new_kiosk: dict[str, str] | None = None, error: str | None = None,
+                  status: int = 200) -> HTMLResponse:  # fmt: skip
+    rows, unregistered = device_rows(ui.conn)
+    revoked = ui.request.query_params.get("revoked")
+    return page(
+        ui, "devices.html", "devices.title", status_code=status, devices=rows,
+        unregistered=sorted(unregistered.items()), identify_s=IDENTIFY_S,
+        sent=ui.request.query_params.get("sent"),
+        is_admin=ui.user is not None and ui.user.can(auth.ADMINS), webkiosks=webkiosk.provisioned(ui.conn),
+        new_kiosk=new_kiosk, kiosk_error=error,
+        revoked=ui.t("devices.webkiosk.revoked_notice", device=revoked) if revoked else None,
+    )  # fmt: skip
+
+
 @router.get("/devices", include_in_schema=False)
 def devices(ui: AnyUi) -> HTMLResponse:
-    rows, unregistered = device_rows(ui.conn)
-    return page(
-        ui, "devices.html", "devices.title", devices=rows, unregistered=sorted(unregistered.items()),
-        identify_s=IDENTIFY_S, sent=ui.request.query_params.get("sent"),
-    )  # fmt: skip
+    return _devices_page(ui)
+
+
+def qr_svg(text: str) -> str:
+    """A QR code of ``text`` as inline SVG (no image file, no CDN)."""
+    return segno.make(text, error="m").svg_inline(scale=5, title="QR", dark="#000", light="#fff")
+
+
+@router.post("/devices/webkiosk", include_in_schema=False)
+def add_webkiosk(ui: AdminUi, device: Annotated[str, Form()] = "") -> HTMLResponse:
+    """Provision a web kiosk and show its link and QR code: the only time the token is shown (the
+    answer is not a redirect, so the token is in no URL, history or log of the hub)."""
+    device = device.strip()
+    if not re.fullmatch(ID_PATTERN, device):
+        return _devices_page(ui, error=ui.t("devices.webkiosk.bad_id"), status=400)
+    try:
+        token = webkiosk.provision(ui.conn, device)
+    except webkiosk.WebKioskError as exc:
+        return _devices_page(ui, error=str(exc), status=409)
+    ui.audit("device.webkiosk", device)
+    url = webkiosk.link(str(ui.request.base_url), device, token)
+    return _devices_page(ui, new_kiosk={"device": device, "link": url, "qr": qr_svg(url)})
+
+
+@router.post("/devices/{device}/revoke", include_in_schema=False)
+def revoke_webkiosk(ui: AdminUi, device: DeviceId) -> Response:
+    """Delete the web kiosk's token: its next request is refused (401); its history stays."""
+    if not webkiosk.revoke(ui.conn, device):
+        raise UiError(404, "devices.unknown")
+    ui.audit("device.webkiosk_revoke", device)
+    return redirect(ui, f"/devices?revoked={device}#device-{device}")
 
 
 @router.post("/devices/{device}/identify", include_in_schema=False)
