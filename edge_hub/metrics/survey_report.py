@@ -10,8 +10,9 @@ Unlike :mod:`edge_hub.metrics.summary`, the report reads the stored events, not 
 aggregates: sessions, time on screen and the chosen option live only in an event's payload. The
 period is therefore exact, [from, to) by the press time, not widened to whole hours. Every metric
 is a formula of :mod:`edge_hub.metrics.formulas` (CSAT for ``csat5``, NPS for ``nps11``, CES for
-``ces7``, FCR, the share of yes, for ``yesno``, the agreement share for ``agree11``; a ``choice``
-question has its distribution only), each with its ``n`` and withheld below the office's
+``ces7``, FCR, the share of yes, for ``yesno`` (named ``yes`` for the question bank's yes / no
+questions that are no FCR), the agreement share for ``agree11``; a ``choice`` question has its
+distribution only), each with its ``n`` and withheld below the office's
 ``min_n`` ("not enough data").
 
 The funnel: sessions started (at least one answer), sessions that answered each question of the
@@ -19,6 +20,13 @@ survey, sessions to which a question applied (its ``show_if`` met by the session
 of them for an unconditional question), and sessions completed: every question whose ``show_if``
 applied to it answered. It is judged against the office's current survey; a session of an older
 survey may fall short of it.
+
+Wordings: each answer is mapped to the survey revision on its terminal at its time
+(:data:`edge_hub.office.survey.REVISION_OF_EVENT`). ``revision=`` keeps one revision's answers
+only, and then judges them against that revision's survey. Without it, a question answered under
+two wordings in the period (its text, scale or options differ between the revisions its answers
+came from) is never mixed silently: its ``wordings`` list each wording with its revisions and
+answers, ``mixed`` is true, and the report's ``mixed`` names the question.
 """
 
 from __future__ import annotations
@@ -29,7 +37,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from edge_hub.metrics import formulas as f
+from edge_hub.office import question_bank as bank
 from edge_hub.office import settings as office_settings
 from edge_hub.office import survey as office_survey
 from edge_hub.office.settings import OfficeSettings
@@ -54,6 +65,7 @@ class _Answer:
     trusted: bool
     dwell_ms: int | None
     option: str | None
+    rev: int | None
 
 
 def _answers(
@@ -66,7 +78,8 @@ def _answers(
             args.append(value)
     rows = conn.execute(
         "SELECT json_extract(payload, '$.session'), coalesce(question, 'csat'), value, "
-        "flag IS NULL AND NOT repeat, json_extract(payload, '$.dwell_ms'), json_extract(payload, '$.option') "
+        "flag IS NULL AND NOT repeat, json_extract(payload, '$.dwell_ms'), "
+        f"json_extract(payload, '$.option'), {office_survey.REVISION_OF_EVENT} "
         "FROM events WHERE type = 'press' AND ts >= ? AND ts < ? "
         f"AND json_extract(payload, '$.session') IS NOT NULL{where} ORDER BY ts, id",
         args,
@@ -74,18 +87,22 @@ def _answers(
     return [
         _Answer(
             str(session), question, int(value) if isinstance(value, int | float) else None, bool(trusted),
-            dwell if isinstance(dwell, int) else None, option if isinstance(option, str) else None,
+            dwell if isinstance(dwell, int) else None, option if isinstance(option, str) else None, rev,
         )
-        for session, question, value, trusted, dwell, option in rows
+        for session, question, value, trusted, dwell, option, rev in rows
     ]  # fmt: skip
 
 
-def _metric(scale: str | None, hist: dict[int, int], min_n: int) -> tuple[dict[str, Any] | None, int]:
+def _metric(
+    scale: str | None, hist: dict[int, int], min_n: int, qid: str = ""
+) -> tuple[dict[str, Any] | None, int]:
     """The question's metric as ``{name, value, n, mean?, reason?}`` (None for a choice or an
     unknown scale), and how many answers were off its scale (left out of it)."""
     if scale not in METRICS:
         return None, 0
     name, formula = METRICS[scale]
+    if scale == "yesno" and getattr(bank.BY_ID.get(qid), "metric", "fcr") == "yes_share":
+        name = "yes"  # a yes / no question of the bank that is no FCR ("have you used pre-booking?")
     s = f.SCALES[scale]
     kept = {v: n for v, n in hist.items() if s.contains(v)}
     r = formula(kept, min_n=min_n)
@@ -124,6 +141,15 @@ def _option_at(q: dict[str, Any] | None, value: int | None) -> str | None:
     return options[value - 1]["id"]
 
 
+def _wording(q: dict[str, Any] | None) -> str | None:
+    """What makes two versions of a question the same wording: its texts, scale and options."""
+    if q is None:
+        return None
+    return orjson.dumps(
+        {k: q.get(k) for k in ("text", "scale", "options")}, option=orjson.OPT_SORT_KEYS
+    ).decode()
+
+
 def _applies(q: dict[str, Any], given: dict[str, int | None]) -> bool:
     cond = q.get("show_if")
     return not cond or given.get(cond["question"]) in cond["values"]
@@ -137,13 +163,21 @@ def report(
     device: str | None = None,
     window: str | None = None,
     settings: OfficeSettings | None = None,
+    revision: int | None = None,
 ) -> dict[str, Any]:
-    """The survey report of [from, to) (epoch ms), for a device and / or a window if given."""
+    """The survey report of [from, to) (epoch ms), for a device and / or a window if given, and
+    for the answers of one survey revision if ``revision`` is given."""
     settings = settings or office_settings.load(conn)
-    survey = office_survey.get(conn)
+    history = {r["rev"]: r["survey"] for r in office_survey.revisions(conn)}
+    survey = history.get(revision) if revision is not None else office_survey.get(conn)
     asked = list((survey or {}).get("questions") or ())
     by_id = {q["id"]: q for q in asked}
     answers = _answers(conn, from_ms, to_ms, device, window)
+    if revision is not None:
+        answers = [a for a in answers if a.rev == revision]
+    revs_seen: dict[int | None, int] = defaultdict(int)
+    # question -> wording -> {"revs": set, "n": trusted answers, "question": its definition}
+    wordings: dict[str, dict[str | None, dict[str, Any]]] = defaultdict(dict)
 
     hists: dict[str, dict[int, int]] = defaultdict(dict)
     picked: dict[str, dict[str, int]] = defaultdict(dict)
@@ -159,9 +193,16 @@ def report(
             continue
         if a.question not in by_id and a.question not in seen:
             seen.append(a.question)
+        revs_seen[a.rev] += 1
         if not a.trusted:
             flagged[a.question] += 1
             continue
+        then = next(
+            (q for q in (history.get(a.rev) or {}).get("questions") or () if q["id"] == a.question), None
+        )
+        w = wordings[a.question].setdefault(_wording(then), {"revs": set(), "n": 0, "question": then})
+        w["revs"].add(a.rev)
+        w["n"] += 1
         q = by_id.get(a.question)
         option = None if q is not None and q["scale"] != "choice" else a.option or _option_at(q, a.value)
         if option is not None:  # a choice: counted by its option (its value is only a position)
@@ -179,7 +220,7 @@ def report(
         q = by_id.get(qid)
         scale = q["scale"] if q else settings.scale_of(qid)
         hist = hists.get(qid, {})
-        metric, off_scale = _metric(scale, hist, settings.min_n)
+        metric, off_scale = _metric(scale, hist, settings.min_n, qid)
         times = dwell.get(qid, [])
         questions.append({
             "id": qid, "position": position if q else None, "in_survey": q is not None, "scale": scale,
@@ -187,6 +228,7 @@ def report(
             "n": answered.get(qid, 0), "flagged": flagged.get(qid, 0), "off_scale": off_scale,
             "metric": metric, "distribution": _distribution(q, scale, hist, dict(picked.get(qid, {}))),
             "dwell_median_ms": statistics.median(times) if times else None, "dwell_n": len(times),
+            "wordings": _wordings(wordings.get(qid, {})), "mixed": len(wordings.get(qid, {})) > 1,
         })  # fmt: skip
 
     steps = []
@@ -211,4 +253,21 @@ def report(
         "funnel": {"started": len(sessions), "steps": steps, "completed": completed},
         "help_requests": follow_ups[office_survey.HELP_QUESTION],
         "callback_requests": follow_ups[office_survey.CALLBACK_QUESTION],
+        "revision": revision,
+        "revisions": [
+            {"rev": r, "answers": n} for r, n in sorted(revs_seen.items(), key=lambda i: (i[0] is None, i[0]))
+        ],
+        "mixed": [q["id"] for q in questions if q["mixed"]],
     }
+
+
+def _wordings(found: dict[str | None, dict[str, Any]]) -> list[dict[str, Any]]:
+    """A question's wordings in the period, oldest revision first: ``{revs, n, text, scale,
+    options}`` (text None: answers of no known revision, or of one that did not ask it)."""
+    rows = []
+    for w in found.values():
+        q = w["question"] or {}
+        revs = sorted(r for r in w["revs"] if r is not None)
+        rows.append({"revs": revs, "unknown_rev": None in w["revs"], "n": w["n"], "text": q.get("text"),
+                     "scale": q.get("scale"), "options": q.get("options")})  # fmt: skip
+    return sorted(rows, key=lambda r: r["revs"][:1] or [0])

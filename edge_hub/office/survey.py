@@ -15,6 +15,14 @@ Each terminal (a device whose status says kind ``kiosk`` or ``survey``) gets its
 retained message on ``otk/v1/{site}/{device}/config`` with its own revision, which only grows
 (table ``device_configs``): the device applies a config whose ``rev`` is above the one it has.
 Refusals raise :class:`SurveyError` with an "English / Russian" message.
+
+Versions: every saved survey is a revision (table ``survey_revisions``: rev, the survey, when, by
+whom), and every config revision a terminal is sent records the survey revision it carried and
+when it was sent (``device_config_revs``), so an answer (device, ts) maps to the survey revision
+on that device then (:data:`REVISION_OF_EVENT`: the last config sent to the device at or before
+the answer's time; a terminal that was offline applies it later, so its first answers after a
+change may be counted under the new revision). A survey saved before revisions existed becomes
+revision 1, and the configs already sent carry it from time 0.
 """
 
 from __future__ import annotations
@@ -30,8 +38,9 @@ from edge_hub.errors import OtklikError
 from edge_hub.metrics.formulas import SCALES
 from edge_hub.office import settings as office_settings
 
-#: the device kinds that run the survey (the touch kiosk, the button-survey terminal)
-TERMINAL_KINDS = ("kiosk", "survey")
+#: the device kinds that run the survey (the touch kiosk, the button-survey terminal, the web
+#: kiosk: a tablet's browser, edge_hub/WEBKIOSK.md)
+TERMINAL_KINDS = ("kiosk", "survey", "webkiosk")
 #: the survey's fields in a device's config (all of them optional but ``questions``)
 SURVEY_FIELDS = (
     "questions", "welcome", "thanks", "langs", "lang", "idle_s", "critic_help", "callback", "lockout_ms",
@@ -144,14 +153,20 @@ def get(conn: sqlite3.Connection) -> dict[str, Any] | None:
     return orjson.loads(row[0]) if row else None
 
 
-def put(conn: sqlite3.Connection, survey: dict[str, Any]) -> list[dict[str, Any]]:
-    """Check and save the survey, register its rating questions' scales with the office's
-    metrics, and give every terminal its next config revision; returns the configs to publish
-    (one per terminal, in the contract's format)."""
+def put(conn: sqlite3.Connection, survey: dict[str, Any], *, by: str | None = None) -> list[dict[str, Any]]:
+    """Check and save the survey as a new revision (``by``: who saved it), register its rating
+    questions' scales with the office's metrics, and give every terminal its next config
+    revision; returns the configs to publish (one per terminal, in the contract's format)."""
     survey = {k: survey[k] for k in SURVEY_FIELDS if k in survey}
     with _write(conn):
         settings = office_settings.load(conn)
         check(survey, settings)
+        _history(conn)
+        (survey_rev,) = conn.execute("SELECT coalesce(max(rev), 0) + 1 FROM survey_revisions").fetchone()
+        conn.execute(
+            "INSERT INTO survey_revisions (rev, survey, saved_at, saved_by) VALUES (?, ?, ?, ?)",
+            (survey_rev, orjson.dumps(survey).decode(), now_ms(), by),
+        )
         conn.execute(
             "INSERT INTO office_settings (key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -161,7 +176,64 @@ def put(conn: sqlite3.Connection, survey: dict[str, Any]) -> list[dict[str, Any]
         if any(qid not in settings.questions for qid in new):
             wider = settings.model_copy(update={"questions": {**new, **settings.questions}})
             office_settings.save(conn, wider)  # inside this transaction
-        return [_next_config(conn, device, survey) for device in terminals(conn)]
+        return [_next_config(conn, device, survey, survey_rev) for device in terminals(conn)]
+
+
+#: SQL: the survey revision an answer of ``events`` was given under (the last config sent to its
+#: device at or before its time); NULL when its device had no config yet
+REVISION_OF_EVENT = (
+    "(SELECT c.survey_rev FROM device_config_revs c WHERE c.device = events.device "
+    "AND c.sent_at <= events.ts ORDER BY c.sent_at DESC, c.rev DESC LIMIT 1)"
+)
+
+
+def revision(conn: sqlite3.Connection) -> int | None:
+    """The current survey's revision (None while no survey was saved)."""
+    (rev,) = conn.execute("SELECT max(rev) FROM survey_revisions").fetchone()
+    if rev is None and get(conn) is not None:  # saved before revisions existed
+        return 1
+    return rev
+
+
+def revisions(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every survey revision, newest first: ``{rev, survey, saved_at, saved_by}``."""
+    rows = conn.execute("SELECT rev, survey, saved_at, saved_by FROM survey_revisions ORDER BY rev DESC")
+    found = [{"rev": r, "survey": orjson.loads(s), "saved_at": at, "saved_by": by} for r, s, at, by in rows]
+    if not found and (survey := get(conn)) is not None:
+        found = [{"rev": 1, "survey": survey, "saved_at": None, "saved_by": None}]
+    return found
+
+
+def survey_at(conn: sqlite3.Connection, rev: int) -> dict[str, Any] | None:
+    """The survey of revision ``rev`` (None: no such revision)."""
+    return next((r["survey"] for r in revisions(conn) if r["rev"] == rev), None)
+
+
+def revision_at(conn: sqlite3.Connection, device: str, ts: int) -> int | None:
+    """The survey revision on ``device`` at ``ts`` (epoch ms): the one its last config sent at or
+    before then carried; None when it had none."""
+    row = conn.execute(
+        "SELECT " + REVISION_OF_EVENT.replace("events.device", "?").replace("events.ts", "?"), (device, ts)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _history(conn: sqlite3.Connection) -> None:
+    """A survey saved before revisions existed becomes revision 1, carried by every config already
+    sent (from time 0: the hub kept no older wording). Inside the caller's transaction."""
+    if conn.execute("SELECT 1 FROM survey_revisions LIMIT 1").fetchone() is not None:
+        return
+    survey = get(conn)
+    if survey is None:
+        return
+    conn.execute(
+        "INSERT INTO survey_revisions (rev, survey, saved_at, saved_by) VALUES (1, ?, 0, NULL)",
+        (orjson.dumps(survey).decode(),),
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO device_config_revs (device, rev, survey_rev, sent_at) "
+        "SELECT device, rev, 1, 0 FROM device_configs"
+    )
 
 
 def terminals(conn: sqlite3.Connection) -> list[str]:
@@ -190,18 +262,26 @@ def ensure_config(conn: sqlite3.Connection, device: str) -> dict[str, Any] | Non
     if survey is None or config_for(conn, device) is not None:
         return None
     with _write(conn):
-        return _next_config(conn, device, survey)
+        _history(conn)
+        return _next_config(conn, device, survey, revision(conn) or 1)
 
 
-def _next_config(conn: sqlite3.Connection, device: str, survey: dict[str, Any]) -> dict[str, Any]:
+def _next_config(
+    conn: sqlite3.Connection, device: str, survey: dict[str, Any], survey_rev: int
+) -> dict[str, Any]:
     (rev,) = conn.execute(
         "SELECT coalesce(max(rev), 0) + 1 FROM device_configs WHERE device = ?", (device,)
     ).fetchone()
     payload = {"v": 1, "device": device, "rev": rev, **survey}
+    now = now_ms()
+    conn.execute(
+        "INSERT OR REPLACE INTO device_config_revs (device, rev, survey_rev, sent_at) VALUES (?, ?, ?, ?)",
+        (device, rev, survey_rev, now),
+    )
     conn.execute(
         "INSERT INTO device_configs (device, rev, payload, updated_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT(device) DO UPDATE SET rev = excluded.rev, payload = excluded.payload, "
         "updated_at = excluded.updated_at",
-        (device, rev, orjson.dumps(payload).decode(), now_ms()),
+        (device, rev, orjson.dumps(payload).decode(), now),
     )
     return payload

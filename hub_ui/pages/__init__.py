@@ -14,6 +14,19 @@ from hub_ui.pages import (
     league,
     settings,
     survey,
+    survey_editor,
 )  # fmt: skip
 
-MODULES = (account, dashboard, admin, settings, exports, league, alerts, devices, emotions, survey)
+MODULES = (
+    account,
+    dashboard,
+    admin,
+    settings,
+    exports,
+    league,
+    alerts,
+    devices,
+    emotions,
+    survey,
+    survey_editor,
+)

@@ -34,7 +34,7 @@ StaffUi = Annotated[Ui, Depends(require(SURVEY.roles))]
 DEFAULT_DAYS = 30
 DEFAULT_KEY = "days30"
 #: the unit of each metric: "%" a share, "pts" points from -100 to +100
-UNITS = {"csat": "%", "ces": "%", "fcr": "%", "agreement": "%", "nps": "pts"}
+UNITS = {"csat": "%", "ces": "%", "fcr": "%", "yes": "%", "agreement": "%", "nps": "pts"}
 
 i18n.register({
     "nav.survey": ("Опрос", "Survey"),
@@ -42,10 +42,10 @@ i18n.register({
     "period.days30": ("30 дней", "30 days"),
     "survey.questions": ("Вопросы опроса", "The survey's questions"),
     "survey.none": (
-        "Опрос ещё не задан: его задают через API (PUT /api/v1/survey), и хаб рассылает его киоскам и "
-        "анкетёрам.",
-        "No survey is set yet: it is set through the API (PUT /api/v1/survey), and the hub sends it to "
-        "the kiosks and survey terminals.",
+        "Опрос ещё не задан: его задаёт администратор в редакторе («Изменить опрос») или через API "
+        "(PUT /api/v1/survey), и хаб рассылает его киоскам и анкетёрам.",
+        "No survey is set yet: an admin sets it in the editor (“Edit survey”) or through the API "
+        "(PUT /api/v1/survey), and the hub sends it to the kiosks and survey terminals.",
     ),
     "survey.terminals": ("Терминалы: {names}", "Terminals: {names}"),
     "survey.no_terminals": ("Терминалов пока нет.", "No terminals yet."),
@@ -102,7 +102,22 @@ i18n.register({
         "Показатель — от {min_n} ответов; подозрительные нажатия не учтены.",
         "A score is shown from {min_n} answers; suspicious presses are left out.",
     ),
+    "survey.revision": ("Версия опроса", "Survey version"),
+    "survey.all_revisions": ("все версии", "all versions"),
+    "survey.revision_n": ("версия {rev}", "version {rev}"),
+    "survey.current_revision": ("Текущая версия опроса: {rev}.", "Current survey version: {rev}."),
+    "survey.mixed": (
+        "Внимание: за период на эти вопросы отвечали в разных формулировках; выберите версию опроса, чтобы "
+        "увидеть их по отдельности.",
+        "Note: in this period these questions were answered under different wordings; choose a survey "
+        "version to see them apart.",
+    ),
+    "survey.wording": (
+        "«{text}» — версии: {revs}; ответов: {n}", "“{text}” — versions: {revs}; answers: {n}"
+    ),
+    "survey.wording_unknown": ("версия неизвестна", "version unknown"),
     "metric.fcr": ("FCR, решено с первого раза", "FCR, solved at first contact"),
+    "metric.yes": ("Доля ответов «да»", "Share of “yes”"),
     "metric.agreement": ("Доля согласных (8–10)", "Agreement (8–10)"),
 })  # fmt: skip
 
@@ -134,6 +149,13 @@ def _label(ui: Ui, scale: str | None, row: dict[str, Any]) -> str:
     return _text(row["text"], ui.lang) or row["option"] or str(row["value"])
 
 
+def _wording(ui: Ui, w: dict[str, Any]) -> str:
+    """One wording of a question answered under several: its text, revisions and answers."""
+    unknown = ui.t("survey.wording_unknown")
+    revs = [str(r) for r in w["revs"]] + ([unknown] if w["unknown_rev"] else [])
+    return ui.t("survey.wording", text=_text(w["text"], ui.lang) or unknown, revs=", ".join(revs), n=w["n"])
+
+
 def survey_view(ui: Ui, survey: dict[str, Any] | None, report: dict[str, Any]) -> dict[str, Any]:
     """The survey's questions and the report, with texts in the page's language."""
     lang = ui.lang
@@ -161,6 +183,11 @@ def survey_view(ui: Ui, survey: dict[str, Any] | None, report: dict[str, Any]) -
     ]  # fmt: skip
     completed = funnel["completed"]
     offers = [ui.t(f"survey.offer.{k}") for k in ("critic_help", "callback") if (survey or {}).get(k)]
+    mixed = [
+        {"id": q["id"], "label": q["label"], "wordings": [_wording(ui, w) for w in q["wordings"]]}
+        for q in questions
+        if q["mixed"]
+    ]
     return {
         "questions": questions,
         "in_survey": [q for q in questions if q["in_survey"]],
@@ -175,6 +202,7 @@ def survey_view(ui: Ui, survey: dict[str, Any] | None, report: dict[str, Any]) -
         "help": report["help_requests"],
         "callback": report["callback_requests"],
         "min_n": report["min_n"],
+        "mixed": mixed,
     }
 
 
@@ -188,11 +216,18 @@ def survey_page(ui: StaffUi) -> HTMLResponse:
     terminals = office_survey.terminals(conn)
     window = params.get("window") if params.get("window") in {w for w, _ in windows} else None
     device = params.get("device") if params.get("device") in terminals else None
-    survey = office_survey.get(conn)
-    report = survey_report.report(conn, period.lo, period.hi, device=device, window=window, settings=settings)
+    revisions = [r["rev"] for r in office_survey.revisions(conn)]
+    chosen = params.get("revision", "")
+    revision = int(chosen) if chosen.isdigit() and int(chosen) in revisions else None
+    survey = office_survey.survey_at(conn, revision) if revision is not None else office_survey.get(conn)
+    report = survey_report.report(
+        conn, period.lo, period.hi, device=device, window=window, settings=settings, revision=revision
+    )
     context = period_context(ui, period)
     context["presets"] = (DEFAULT_KEY, *PRESETS)
     return page(
         ui, "survey.html", "survey.title", survey=survey, view=survey_view(ui, survey, report),
-        terminals=terminals, windows=windows, window=window, device=device, **context,
+        terminals=terminals, windows=windows, window=window, device=device, revisions=revisions,
+        revision=revision, current_revision=revisions[0] if revisions else None,
+        can_edit=ui.user is not None and ui.user.can(auth.ADMINS), **context,
     )  # fmt: skip

@@ -262,7 +262,7 @@ def test_every_page_one_level_deep_is_sound_and_accessible(site, admin, chromium
         paths = {urlsplit(u).path for u in visited}
         assert operators <= paths, operators - paths
         assert f"/devices/{BAD}/quarantine" in paths
-        assert {"/settings/shifts", "/settings/office", "/account", "/privacy"} <= paths
+        assert {"/settings/shifts", "/settings/office", "/account", "/privacy", "/survey/edit"} <= paths
         tabs = {u for u in visited if u.startswith("/alerts?")}
         assert {"/alerts?tab=acknowledged", "/alerts?tab=resolved"} <= tabs, tabs
         assert not visitor.problems, "\n".join(visitor.problems)
@@ -280,6 +280,12 @@ def test_every_page_one_level_deep_is_sound_and_accessible(site, admin, chromium
         assert int(funnel.get_attribute("data-started")) >= 3
         assert visitor.page.locator("#survey-report tr[data-question=what_wrong]").count() == 1
         shot(visitor.page, f"crawl-survey-{lang}")
+        # the survey editor (linked from /survey, so crawled above): its live preview follows the form
+        visitor.visit("/survey/edit")
+        assert visitor.page.locator("#preview [data-question=what_wrong]").count() == 1
+        visitor.page.select_option("select[name='q3.source']", "bank:nps")
+        visitor.page.wait_for_selector("#preview [data-question=nps] .keys li >> nth=10")
+        shot(visitor.page, f"crawl-survey-editor-{lang}")
         # the export file behind the export page's form answers too
         download = visitor.page.request.get(site.url + "/export/file")
         assert download.status < 500, download.status

@@ -54,6 +54,17 @@ def _contract() -> Contract:
     return Contract()
 
 
+def contract_refusal(site: str, survey: dict[str, Any]) -> str | None:
+    """Why the contract's config schema refuses ``survey`` as a terminal's config ("English /
+    Russian"), or None when it takes it (the office page's editor asks the same)."""
+    sample = {"v": 1, "device": _CHECK_DEVICE, "rev": _CHECK_REV, **survey}
+    try:
+        _contract().parse(mqtt_schemas.topic(site, _CHECK_DEVICE, "config"), orjson.dumps(sample))
+    except ContractError as exc:
+        return f"not a valid survey: {exc.detail or exc.reason} / опрос не по контракту"
+    return None
+
+
 def _out(conn: Any) -> SurveyOut:
     revs = {c["device"]: c["rev"] for c in office_survey.configs(conn)}
     return SurveyOut(survey=office_survey.get(conn), terminals=office_survey.terminals(conn), revs=revs)
@@ -77,15 +88,11 @@ def put_survey(
     extra = sorted(set(body) - set(office_survey.SURVEY_FIELDS))
     if extra:
         raise HTTPException(422, detail=f"unknown fields {extra} / неизвестные поля {extra}")
-    sample = {"v": 1, "device": _CHECK_DEVICE, "rev": _CHECK_REV, **body}
+    refusal = contract_refusal(runtime.site, body)
+    if refusal is not None:
+        raise HTTPException(422, detail=refusal)
     try:
-        _contract().parse(mqtt_schemas.topic(runtime.site, _CHECK_DEVICE, "config"), orjson.dumps(sample))
-    except ContractError as exc:
-        raise HTTPException(
-            422, detail=f"not a valid survey: {exc.detail or exc.reason} / опрос не по контракту"
-        ) from None
-    try:
-        payloads = office_survey.put(writer.conn, body)
+        payloads = office_survey.put(writer.conn, body, by="api")
     except office_survey.SurveyError as exc:
         raise HTTPException(422, detail=str(exc)) from None
     for payload in payloads:
@@ -104,7 +111,8 @@ class Text(BaseModel):
 
 class ReportMetric(BaseModel):
     name: str = Field(
-        description="csat (csat5), nps (nps11), ces (ces7), fcr (yesno: % yes), agreement (agree11)"
+        description="csat (csat5), nps (nps11), ces (ces7), fcr (yesno: % yes; 'yes' for the question bank's "
+        "yes / no questions that are no FCR), agreement (agree11)"
     )
     value: float | None = Field(description="% (csat, ces, fcr, agreement) or points (nps); null: see reason")
     n: int = Field(description="Trusted answers on the scale")
@@ -124,6 +132,20 @@ class ShowIf(BaseModel):
     values: list[int]
 
 
+class Wording(BaseModel):
+    revs: list[int] = Field(description="The survey revisions whose answers had this wording")
+    unknown_rev: bool = Field(description="Some answers came from a terminal with no known revision")
+    n: int = Field(description="Trusted answers given under this wording")
+    text: Text | None = Field(description="The question's text then; null: not known")
+    scale: str | None
+    options: list[dict[str, Any]] | None
+
+
+class RevisionCount(BaseModel):
+    rev: int | None = Field(description="A survey revision; null: answers of no known revision")
+    answers: int
+
+
 class ReportQuestion(BaseModel):
     id: str
     position: int | None = Field(description="1-based place in the current survey; null: not in it")
@@ -138,6 +160,8 @@ class ReportQuestion(BaseModel):
     distribution: list[ReportValue]
     dwell_median_ms: float | None = Field(description="Median time the question was on screen, ms")
     dwell_n: int = Field(description="Answers that said how long it was on screen")
+    wordings: list[Wording] = Field(description="The question's wordings among the period's answers")
+    mixed: bool = Field(description="Answered under more than one wording in the period: see wordings")
 
 
 class FunnelStep(BaseModel):
@@ -165,6 +189,9 @@ class SurveyReportOut(BaseModel):
     funnel: Funnel
     help_requests: int = Field(description="Visitors who asked for an administrator now (trusted)")
     callback_requests: int = Field(description="Visitors who asked to be called back (trusted)")
+    revision: int | None = Field(description="Only the answers of this survey revision; null: all")
+    revisions: list[RevisionCount] = Field(description="The survey revisions the period's answers came from")
+    mixed: list[str] = Field(description="Questions answered under more than one wording in the period")
 
 
 @router.get(
@@ -176,6 +203,7 @@ def get_survey_report(
     to: Annotated[IsoDateTime, Query(description="Period end, ISO 8601 (exclusive)")],
     device: Annotated[str | None, Query(description="Only this device")] = None,
     window: Annotated[str | None, Query(description="Only this window")] = None,
+    revision: Annotated[int | None, Query(description="Only the answers of this survey revision")] = None,
 ) -> dict[str, Any]:
     """Each question of the survey (and any other answered in a session), the funnel, the time per
     question, help and call-back requests; at most ``REPORT_MAX_DAYS`` (400) days."""
@@ -189,5 +217,5 @@ def get_survey_report(
             detail=f"a report covers at most {REPORT_MAX_DAYS} days: choose a shorter period / "
             f"отчёт — не больше {REPORT_MAX_DAYS} дней: сократите период",
         )
-    out = survey_report.report(store.conn, lo, hi, device=device, window=window)
+    out = survey_report.report(store.conn, lo, hi, device=device, window=window, revision=revision)
     return {**out, "from": iso(lo), "to": iso(hi)}
