@@ -319,8 +319,8 @@ def build(values: dict[str, Any], t: Any) -> dict[str, Any]:
 def _buttons(q: dict[str, Any], lang: str) -> list[str]:
     if q["scale"] == "choice":
         return [o["text"].get(lang) or o["text"].get("ru", "") for o in q.get("options") or ()]
-    if q["scale"] == "yesno":
-        return [i18n.t("editor.yes", lang), i18n.t("editor.no", lang)]
+    if q["scale"] == "yesno":  # as the kiosk: the lower value (No) on the left, as on every scale
+        return [i18n.t("editor.no", lang), i18n.t("editor.yes", lang)]
     scale = SCALES.get(q["scale"])
     return [str(v) for v in range(scale.low, scale.high + 1)] if scale else []
 
