@@ -370,6 +370,15 @@ class HubProcess:
             stop_process(self.proc, 15)
 
 
+def publish_status(broker: Broker, device: str, kind: str) -> None:
+    """An online status of ``device`` (of ``kind``) from its own login, as a terminal says hello."""
+    client = DeviceClient(broker, device)
+    body = {"v": 1, "device": device, "state": "online", "kind": kind, "fw": "0.2.0", "boot": 1, "up": 1000}
+    client.publish_raw(topic(device, "status"), orjson.dumps(body), qos=1)
+    client.wait_published()
+    client.close()
+
+
 class TopicListener:
     """A device that listens on one of its own topics (``cmd``, ``config``, ``ack``; raw paho, the
     device's own credentials), subscribed before the constructor returns."""

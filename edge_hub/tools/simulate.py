@@ -275,11 +275,15 @@ class FirmwareConsole:
         else:
             cmd = [sys.executable]
             env["PYTHONPATH"] = ":".join(map(str, dirs))
+        self._launch([*cmd, str(FIRMWARE / "button" / "main.py")], env)
+
+    def _launch(self, cmd: list[str], env: dict[str, str]) -> None:
+        """Run ``cmd`` with the flash folder as its argument, its output appended to the log."""
         self._log_from = self.log.stat().st_size if self.log.exists() else 0
         self._wdt_from = self.wdt_log.stat().st_size if self.wdt_log.exists() else 0
         log = open(self.log, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [*cmd, str(FIRMWARE / "button" / "main.py"), str(self.flash)],
+            [*cmd, str(self.flash)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             # own session: a Ctrl-C in the terminal reaches the simulator, which powers the
             # consoles off; they go too when the simulation is killed

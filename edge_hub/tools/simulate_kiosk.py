@@ -34,7 +34,6 @@ import logging
 import os
 import random
 import shutil
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,7 +41,6 @@ from pathlib import Path
 
 from edge_hub.tools.firmware_build import compiled_lib, compiled_stubs
 from edge_hub.tools.simulate import FIRMWARE, PWRON_RESET, FirmwareConsole, find_micropython
-from edge_hub.transport.broker import die_with_parent
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -177,17 +175,7 @@ class FirmwareTerminal(FirmwareConsole):
         }
         for name in ("OTK_WAKE_REASON", "OTK_TFT"):  # no panel memory: the pixels are only counted
             env.pop(name, None)
-        self._log_from = self.log.stat().st_size if self.log.exists() else 0
-        self._wdt_from = self.wdt_log.stat().st_size if self.wdt_log.exists() else 0
-        log = open(self.log, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [find_micropython(), "-X", f"heapsize={heap}", str(app / "main.py"), str(self.flash)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            start_new_session=True, preexec_fn=die_with_parent,
-        )  # fmt: skip
-        log.close()
-        self.started_at = time.monotonic()
-        self.restart_at = None
+        self._launch([find_micropython(), "-X", f"heapsize={heap}", str(app / "main.py")], env)
         self.starts += 1
         self.screen = None
         self.visitor = None  # a restart ends the visit under way

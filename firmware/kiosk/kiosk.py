@@ -29,6 +29,14 @@ POLL_MS = 20
 TICK_MS = 250
 
 
+def log_screen(kind, qid, lang, targets):
+    """The serial log's line for a screen on show: its kind, question, language, touch targets."""
+    print("screen " + json.dumps({
+        "kind": kind, "id": qid, "lang": lang,
+        "targets": [[t[0], t[1], t[2], t[3], t[4][0], t[4][1]] for t in targets],
+    }))  # fmt: skip
+
+
 class TouchKiosk:
     def __init__(self, device, fb, pins):
         self.device = device
@@ -79,10 +87,7 @@ class TouchKiosk:
 
     def _log(self):
         kind, d = self.survey.screen()
-        print("screen " + json.dumps({
-            "kind": kind, "id": d.get("id"), "lang": self.survey.lang,
-            "targets": [[t[0], t[1], t[2], t[3], t[4][0], t[4][1]] for t in self.targets],
-        }))  # fmt: skip
+        log_screen(kind, d.get("id"), self.survey.lang, self.targets)
 
     def _lamp(self):
         if self.rgb:
@@ -146,6 +151,6 @@ class TouchKiosk:
         tech.out_of_service(self.fb)
         self.tft.backlight(self.device.config["brightness"])
         self.show()
-        print('screen {"kind": "safe_mode", "id": null, "lang": "ru", "targets": []}')
+        log_screen("safe_mode", None, "ru", ())
         while True:
             await sleep_ms(1000)

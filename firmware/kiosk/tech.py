@@ -9,7 +9,6 @@
 # Texts in Russian and English at once: the technician may read either. Loaded only when the
 # menu opens (the survey's screens do not pay its heap).
 import gc
-import json
 
 import screens
 from otk import text
@@ -30,8 +29,9 @@ def _title(fb, s):
 
 
 def _log(kind, targets=()):
-    print("screen " + json.dumps({"kind": kind, "id": None, "lang": "ru",
-                                  "targets": [[t[0], t[1], t[2], t[3], t[4][0], t[4][1]] for t in targets]}))  # fmt: skip
+    from kiosk import log_screen  # loaded already: the kiosk opened this menu
+
+    log_screen(kind, None, "ru", targets)
 
 
 def draw_menu(fb, note=None):

@@ -11,11 +11,9 @@ import time
 from html import unescape
 
 import httpx
-import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-import mqtt_schemas
 from edge_hub.api import auth
 from edge_hub.app import Hub, create_app
 from edge_hub.db.store import Store
@@ -23,7 +21,7 @@ from edge_hub.office import question_bank as bank
 from edge_hub.office import settings as office_settings
 from edge_hub.office import survey as office_survey
 from edge_hub.runtime import Runtime
-from tests.helpers import SITE, Broker, DeviceClient, FedHub, TopicListener, wait_until
+from tests.helpers import SITE, FedHub, TopicListener, publish_status, wait_until
 from tests.ui.conftest import add_cookies, form_token, shot, signed_in
 from tests.ui.test_security_limits import sign_in
 
@@ -175,18 +173,10 @@ def test_only_admins_may_edit(office):
     assert office_survey.get(fed.conn) is None
 
 
-def _status(broker: Broker, device: str, kind: str) -> None:
-    client = DeviceClient(broker, device)
-    body = {"v": 1, "device": device, "state": "online", "kind": kind, "fw": "0.2.0", "boot": 1, "up": 1000}
-    client.publish_raw(mqtt_schemas.topic(SITE, device, "status"), orjson.dumps(body), qos=1)
-    client.wait_published()
-    client.close()
-
-
 def test_the_terminals_get_the_survey_saved_in_the_editor(make_hub, broker, monkeypatch):
     monkeypatch.setattr(Hub, "config_round_s", 0.2)
     hub: Hub = make_hub()
-    _status(broker, "kiosk-01", "kiosk")
+    publish_status(broker, "kiosk-01", "kiosk")
     wait_until(lambda: hub.runtime._known("kiosk-01"), 10, "the kiosk in the registry")
     store = Store.writer(hub.runtime.db_path)
     try:
@@ -244,7 +234,7 @@ def test_in_chromium_an_admin_picks_from_the_bank_previews_and_saves(fresh_site,
         token = form_token(client, "/setup")
         setup = {"username": "admin", "password": PASSWORD, "password2": PASSWORD, "csrf": token}
         assert client.post("/setup", data=setup).status_code == 303
-    _status(site.broker, "kiosk-01", "kiosk")
+    publish_status(site.broker, "kiosk-01", "kiosk")
     listener = TopicListener(site.broker, "kiosk-01", "config")
     try:
         with signed_in(site.url, "admin", PASSWORD) as client:

@@ -17,7 +17,7 @@ from edge_hub.db.store import Store
 from edge_hub.ingest.contract import Contract
 from edge_hub.office import settings as office_settings
 from edge_hub.office import survey as office_survey
-from tests.helpers import SITE, Broker, DeviceClient, TopicListener, wait_until
+from tests.helpers import SITE, TopicListener, publish_status, wait_until
 
 CSAT = {"id": "csat", "text": {"ru": "Как вас обслужили?", "en": "How were you served?"}, "scale": "csat5"}
 NPS = {"id": "nps", "text": {"ru": "Порекомендуете нас?"}, "scale": "nps11"}
@@ -140,18 +140,10 @@ def _revs(listener: TopicListener) -> list[int]:
     return [body["rev"] for body in listener.bodies()]
 
 
-def _status(broker: Broker, device: str, kind: str) -> None:
-    client = DeviceClient(broker, device)
-    body = {"v": 1, "device": device, "state": "online", "kind": kind, "fw": "0.2.0", "boot": 1, "up": 1000}
-    client.publish_raw(mqtt_schemas.topic(SITE, device, "status"), orjson.dumps(body), qos=1)
-    client.wait_published()
-    client.close()
-
-
 def test_the_survey_reaches_terminals_as_their_retained_config(make_hub, broker, monkeypatch):
     monkeypatch.setattr(Hub, "config_round_s", 0.2)
     hub: Hub = make_hub()
-    _status(broker, "kiosk-01", "kiosk")
+    publish_status(broker, "kiosk-01", "kiosk")
     wait_until(lambda: hub.runtime._known("kiosk-01"), 10, "the kiosk in the registry")
     with TestClient(create_app(hub.runtime)) as client:
         answer = client.put("/api/v1/survey", json=SURVEY)
@@ -168,7 +160,7 @@ def test_the_survey_reaches_terminals_as_their_retained_config(make_hub, broker,
             client.put("/api/v1/survey", json={**SURVEY, "questions": [CSAT]})
             wait_until(lambda: _revs(listener) == [1, 2], 10, "the new config rev 2")
             # a terminal seen after the survey was set gets it within a round
-            _status(broker, "kiosk-02", "kiosk")
+            publish_status(broker, "kiosk-02", "kiosk")
             second = TopicListener(broker, "kiosk-02", "config")
             try:
                 wait_until(lambda: _revs(second) == [1], 10, "kiosk-02's first config")
