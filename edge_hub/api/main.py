@@ -34,6 +34,7 @@ from edge_hub.api.routes import (
     quarantine,
     scopes,
     survey,
+    surveys,
     sync,
 )  # fmt: skip
 from edge_hub.db.store import Store
@@ -72,7 +73,7 @@ def create_api(runtime: Runtime) -> FastAPI:
     # A UI session or an api:* bearer token; open only before the first account exists
     # (hub_ui/README.md, "The JSON API"). The sync routes check their own sync:read token.
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(api_access)])
-    for module in (alerts, devices, events, metrics, export, quarantine, scopes, survey):
+    for module in (alerts, devices, events, metrics, export, quarantine, scopes, survey, surveys):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(sync.router, prefix="/api/v1")

@@ -12,7 +12,7 @@ The tables, by owner of their rows:
   ``identity_log``, ``meta`` (the hub id and cursors)
 - office (edge_hub/office/): ``office_settings`` (the settings and the survey), ``departments``,
   ``windows``, ``operators``, ``shifts``, ``served``, ``device_configs``, ``phone_holders``,
-  ``survey_revisions``, ``device_config_revs``
+  ``survey_revisions``, ``device_config_revs``, ``surveys``, ``survey_assignments``
 - metrics (edge_hub/metrics/aggregates.py): ``aggregates``, the hourly mergeable histograms
 - alerts (edge_hub/alerts/): ``alerts``, ``alert_log``
 - web kiosks (edge_hub/ingest/webkiosk.py): ``kiosk_tokens``
@@ -141,6 +141,19 @@ def _office(db: Database) -> None:
     db["device_config_revs"].create(
         {"device": str, "rev": int, "survey_rev": int, "sent_at": int},
         pk=("device", "rev"), not_null=["survey_rev", "sent_at"], if_not_exists=True,
+    )  # fmt: skip
+    # several surveys (edge_hub/office/survey.py): each revision names its survey (NULL: the main
+    # one, saved before there were several); a survey's name, audience and retirement; which
+    # survey a device or a department's terminals run (none: the main survey)
+    if "survey_id" not in db["survey_revisions"].columns_dict:
+        db["survey_revisions"].add_column("survey_id", str)
+    db["surveys"].create(
+        {"id": str, "name": str, "audience": str, "created_at": int, "retired_at": int},
+        pk="id", not_null=["name", "audience", "created_at"], if_not_exists=True,
+    )  # fmt: skip
+    db["survey_assignments"].create(
+        {"target_kind": str, "target": str, "survey_id": str, "assigned_at": int},
+        pk=("target_kind", "target"), not_null=["survey_id", "assigned_at"], if_not_exists=True,
     )  # fmt: skip
     db["aggregates"].create_index(["seq"], unique=True, if_not_exists=True)
     db["aggregates"].create_index(["hour"], if_not_exists=True)

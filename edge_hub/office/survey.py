@@ -27,6 +27,7 @@ revision 1, and the configs already sent carry it from time 0.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import Any
 
@@ -36,6 +37,7 @@ from edge_hub.db.tx import immediate as _write
 from edge_hub.db.tx import now_ms
 from edge_hub.errors import OtklikError
 from edge_hub.metrics.formulas import SCALES
+from edge_hub.office import question_bank as bank
 from edge_hub.office import settings as office_settings
 
 #: the device kinds that run the survey (the touch kiosk, the button-survey terminal, the web
@@ -49,6 +51,16 @@ SURVEY_FIELDS = (
 DEFAULT_LANGS = ("ru",)
 _LANG_NAMES = {"ru": ("Russian", "русском"), "en": ("English", "английском")}
 _KEY = "survey"
+#: the main survey: every terminal runs it unless it or its department is assigned another
+MAIN = "main"
+MAIN_NAME = "main"
+VISITORS, STAFF = "visitors", "staff"
+#: who answers a survey: visitors, or employees (an anonymous eNPS, reported only for groups of
+#: at least min_n: edge_hub/metrics/survey_report.py)
+AUDIENCES = (VISITORS, STAFF)
+SURVEY_ID = r"[a-z0-9][a-z0-9_-]{0,31}"
+#: SQL: a revision's survey id (revisions saved before there were several surveys are the main one's)
+_SID = "coalesce(survey_id, 'main')"
 #: the questions of a visitor's follow-ups: events of their own in the session after a negative
 #: main answer (an administrator now, a call back), no ratings; no survey question may take them
 HELP_QUESTION = "help"
@@ -67,8 +79,16 @@ def _values(question: dict[str, Any]) -> range:
     return range(scale.low, scale.high + 1)
 
 
-def check(survey: dict[str, Any], settings: office_settings.OfficeSettings) -> None:
-    """The rules the contract's schema cannot say (see the module's doc)."""
+def check(
+    survey: dict[str, Any],
+    settings: office_settings.OfficeSettings,
+    *,
+    audience: str = "visitors",
+    others: set[str] | frozenset[str] = frozenset(),
+) -> None:
+    """The rules the contract's schema cannot say (see the module's doc); ``audience`` staff adds
+    the staff survey's (:func:`_check_audience`), ``others`` are the question ids the surveys of
+    the other audience ask."""
     questions = survey.get("questions") or []
     if not questions:
         raise SurveyError("a survey needs at least one question / в опросе нужен хотя бы один вопрос")
@@ -114,6 +134,29 @@ def check(survey: dict[str, Any], settings: office_settings.OfficeSettings) -> N
             )
         seen[qid] = q
     _check_languages(survey)
+    _check_audience(survey, audience, others)
+
+
+def _check_audience(survey: dict[str, Any], audience: str, others: set[str] | frozenset[str]) -> None:
+    """A staff survey is anonymous: no call back (a phone number) and no "call an administrator";
+    and a question measures one audience: the bank's staff questions (eNPS) only in staff surveys,
+    its visitor questions only in visitor surveys, and no question id of a survey of the other
+    audience (employees' answers never count in the visitors' numbers, nor the reverse)."""
+    staff = audience == STAFF
+    if staff and (survey.get("callback") or survey.get("critic_help")):
+        raise SurveyError(
+            "a staff survey is anonymous: no call back and no call for an administrator / опрос "
+            "сотрудников анонимный: без обратного звонка и без вызова администратора"
+        )
+    for q in survey.get("questions") or ():
+        known = bank.BY_ID.get(q["id"])
+        if (known is not None and known.staff != staff) or q["id"] in others:
+            whose = ("сотрудников", "staff") if not staff else ("посетителей", "visitors'")
+            raise SurveyError(
+                f"question {q['id']!r} belongs to {whose[1]} surveys: its answers would be mixed into "
+                f"their numbers / вопрос {q['id']!r} — из опросов {whose[0]}: его ответы смешались бы "
+                "с их цифрами"
+            )
 
 
 def _check_languages(survey: dict[str, Any]) -> None:
@@ -147,36 +190,224 @@ def _check_languages(survey: dict[str, Any]) -> None:
                 )
 
 
-def get(conn: sqlite3.Connection) -> dict[str, Any] | None:
-    """The office's survey, or None while none was set."""
+def get(conn: sqlite3.Connection, survey_id: str | None = None) -> dict[str, Any] | None:
+    """A survey's current definition (default: the main one), or None while none was saved."""
+    sid = survey_id or MAIN
+    row = conn.execute(
+        f"SELECT survey FROM survey_revisions WHERE {_SID} = ? ORDER BY rev DESC LIMIT 1", (sid,)
+    ).fetchone()
+    if row is not None:
+        return orjson.loads(row[0])
+    if sid != MAIN:
+        return None
     row = conn.execute("SELECT value FROM office_settings WHERE key = ?", (_KEY,)).fetchone()
-    return orjson.loads(row[0]) if row else None
+    return orjson.loads(row[0]) if row else None  # saved before revisions existed
 
 
-def put(conn: sqlite3.Connection, survey: dict[str, Any], *, by: str | None = None) -> list[dict[str, Any]]:
-    """Check and save the survey as a new revision (``by``: who saved it), register its rating
-    questions' scales with the office's metrics, and give every terminal its next config
-    revision; returns the configs to publish (one per terminal, in the contract's format)."""
+def info(conn: sqlite3.Connection, survey_id: str) -> dict[str, Any] | None:
+    """A survey's card: ``{id, name, audience, created_at, retired_at}`` (None: no such survey;
+    the main one always exists, named by the office or "main")."""
+    row = conn.execute(
+        "SELECT id, name, audience, created_at, retired_at FROM surveys WHERE id = ?", (survey_id,)
+    ).fetchone()
+    if row is not None:
+        return dict(zip(("id", "name", "audience", "created_at", "retired_at"), row, strict=True))
+    if survey_id == MAIN:
+        return {"id": MAIN, "name": MAIN_NAME, "audience": VISITORS, "created_at": 0, "retired_at": None}
+    return None
+
+
+def surveys(conn: sqlite3.Connection, *, retired: bool = True) -> list[dict[str, Any]]:
+    """Every survey, the main one first: its card, ``rev`` (its current revision, None: never
+    saved), ``saved_at``, ``assigned`` (``{"devices": [...], "departments": [...]}``) and
+    ``terminals`` (the terminals running it now)."""
+    ids = [MAIN] + [
+        sid
+        for (sid,) in conn.execute("SELECT id FROM surveys WHERE id != ? ORDER BY created_at, id", (MAIN,))
+    ]
+    running: dict[str, list[str]] = {}
+    for device in terminals(conn):
+        running.setdefault(effective(conn, device), []).append(device)
+    found = []
+    for sid in ids:
+        card = info(conn, sid)
+        assert card is not None
+        if card["retired_at"] is not None and not retired:
+            continue
+        row = conn.execute(
+            f"SELECT rev, saved_at FROM survey_revisions WHERE {_SID} = ? ORDER BY rev DESC LIMIT 1", (sid,)
+        ).fetchone()
+        rev, saved_at = row if row else ((1, None) if sid == MAIN and get(conn) is not None else (None, None))
+        assigned: dict[str, list[str]] = {"devices": [], "departments": []}
+        for kind, target in conn.execute(
+            "SELECT target_kind, target FROM survey_assignments WHERE survey_id = ? "
+            "ORDER BY target_kind, target",
+            (sid,),
+        ):
+            assigned["devices" if kind == "device" else "departments"].append(target)
+        found.append({**card, "rev": rev, "saved_at": saved_at, "assigned": assigned,
+                      "terminals": running.get(sid, [])})  # fmt: skip
+    return found
+
+
+def new_id(conn: sqlite3.Connection) -> str:
+    """A free id for a new survey: s2, s3, …"""
+    taken = {sid for (sid,) in conn.execute("SELECT id FROM surveys")}
+    taken |= {sid for (sid,) in conn.execute("SELECT DISTINCT survey_id FROM survey_revisions")}
+    n = 2
+    while f"s{n}" in taken:
+        n += 1
+    return f"s{n}"
+
+
+def _check_id(survey_id: str) -> None:
+    if not isinstance(survey_id, str) or not re.fullmatch(SURVEY_ID, survey_id):
+        raise SurveyError(
+            f"a survey id is 1 to 32 of a-z, 0-9, _ and -, not {survey_id!r} / id опроса — от 1 до 32 "
+            f"символов a-z, 0-9, _ и -, а не {survey_id!r}"
+        )
+
+
+def put(
+    conn: sqlite3.Connection,
+    survey: dict[str, Any],
+    *,
+    by: str | None = None,
+    survey_id: str | None = None,
+    name: str | None = None,
+    audience: str | None = None,
+) -> list[dict[str, Any]]:
+    """Check and save a survey (default: the main one; another id makes or edits that survey) as
+    a new revision (``by``: who saved it), register its rating questions' scales with the office's
+    metrics, and give every terminal running it its next config revision; returns the configs to
+    publish (one per terminal, in the contract's format). ``name`` and ``audience`` (visitors or
+    staff) name a new survey or change them; a retired survey is refused (copy it instead)."""
+    sid = survey_id or MAIN
+    _check_id(sid)
     survey = {k: survey[k] for k in SURVEY_FIELDS if k in survey}
     with _write(conn):
         settings = office_settings.load(conn)
-        check(survey, settings)
+        card = info(conn, sid) or {"id": sid, "name": sid, "audience": VISITORS, "retired_at": None}
+        if card["retired_at"] is not None:
+            raise SurveyError(
+                f"survey {sid!r} is retired: copy it to use it again / опрос {sid!r} снят с "
+                "использования: сделайте копию, чтобы пользоваться им снова"
+            )
+        audience = audience or card["audience"]
+        if audience not in AUDIENCES:
+            raise SurveyError(
+                f"audience is visitors or staff, not {audience!r} / аудитория — visitors или staff"
+            )
+        name = (name if name is not None else card["name"]).strip() or sid
+        if len(name) > 80:
+            raise SurveyError(
+                "a survey's name is at most 80 characters / название опроса — не длиннее 80 символов"
+            )
+        check(survey, settings, audience=audience, others=_other_audience_ids(conn, sid, audience))
         _history(conn)
         (survey_rev,) = conn.execute("SELECT coalesce(max(rev), 0) + 1 FROM survey_revisions").fetchone()
         conn.execute(
-            "INSERT INTO survey_revisions (rev, survey, saved_at, saved_by) VALUES (?, ?, ?, ?)",
-            (survey_rev, orjson.dumps(survey).decode(), now_ms(), by),
+            "INSERT INTO survey_revisions (rev, survey, saved_at, saved_by, survey_id) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (survey_rev, orjson.dumps(survey).decode(), now_ms(), by, sid),
         )
+        if sid == MAIN:  # read by older code paths and kept as the office's survey
+            conn.execute(
+                "INSERT INTO office_settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (_KEY, orjson.dumps(survey).decode()),
+            )
         conn.execute(
-            "INSERT INTO office_settings (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (_KEY, orjson.dumps(survey).decode()),
+            "INSERT INTO surveys (id, name, audience, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET name = excluded.name, audience = excluded.audience",
+            (sid, name, audience, now_ms()),
         )
         new = {q["id"]: q["scale"] for q in survey["questions"] if q["scale"] in SCALES}
         if any(qid not in settings.questions for qid in new):
             wider = settings.model_copy(update={"questions": {**new, **settings.questions}})
             office_settings.save(conn, wider)  # inside this transaction
-        return [_next_config(conn, device, survey, survey_rev) for device in terminals(conn)]
+        return _refresh(conn)
+
+
+def _other_audience_ids(conn: sqlite3.Connection, sid: str, audience: str) -> set[str]:
+    """The question ids of the live surveys of the other audience (a question id measures one
+    audience only: employees' answers never count in the visitors' numbers, nor the reverse)."""
+    ids: set[str] = set()
+    for card in surveys(conn, retired=False):
+        if card["id"] != sid and card["audience"] != audience:
+            ids |= {q["id"] for q in (get(conn, card["id"]) or {}).get("questions") or ()}
+    return ids
+
+
+def assign(
+    conn: sqlite3.Connection, survey_id: str, *, devices: list[str] = (), departments: list[str] = ()
+) -> list[dict[str, Any]]:  # type: ignore[assignment]
+    """Run ``survey_id`` on exactly these devices and on the terminals of these departments (a
+    device or department assigned to another survey before moves to this one; the survey's other
+    assignments end). A device's own assignment wins over its department's; a terminal with
+    neither runs the main survey. Returns the configs to publish to the terminals whose survey
+    changed."""
+    with _write(conn):
+        card = info(conn, survey_id)
+        if card is None or (survey_id != MAIN and get(conn, survey_id) is None):
+            raise SurveyError(f"no survey {survey_id!r} / опроса {survey_id!r} нет")
+        if card["retired_at"] is not None:
+            raise SurveyError(f"survey {survey_id!r} is retired / опрос {survey_id!r} снят с использования")
+        known = {d for (d,) in conn.execute("SELECT device FROM devices")}
+        for device in devices:
+            if device not in known:
+                raise SurveyError(f"no device {device!r} / устройства {device!r} нет")
+        deps = {d for (d,) in conn.execute("SELECT id FROM departments")}
+        for dep in departments:
+            if dep not in deps:
+                raise SurveyError(f"no department {dep!r} / отдела {dep!r} нет")
+        conn.execute("DELETE FROM survey_assignments WHERE survey_id = ?", (survey_id,))
+        now = now_ms()
+        conn.executemany(
+            "INSERT OR REPLACE INTO survey_assignments (target_kind, target, survey_id, assigned_at) "
+            "VALUES (?, ?, ?, ?)",
+            [("device", d, survey_id, now) for d in sorted(set(devices))]
+            + [("department", d, survey_id, now) for d in sorted(set(departments))],
+        )
+        return _refresh(conn)
+
+
+def retire(conn: sqlite3.Connection, survey_id: str) -> list[dict[str, Any]]:
+    """Retire a survey: its assignments end (its terminals go back to the main survey or their
+    department's) and it can no longer be edited or assigned; its revisions and answers stay for
+    the reports. The main survey cannot be retired. Returns the configs to publish."""
+    if survey_id == MAIN:
+        raise SurveyError(
+            "the main survey runs on every terminal with no other: edit it instead / основной опрос "
+            "идёт на всех терминалах без другого опроса: измените его"
+        )
+    with _write(conn):
+        card = info(conn, survey_id)
+        if card is None:
+            raise SurveyError(f"no survey {survey_id!r} / опроса {survey_id!r} нет")
+        conn.execute(
+            "UPDATE surveys SET retired_at = coalesce(retired_at, ?) WHERE id = ?", (now_ms(), survey_id)
+        )
+        conn.execute("DELETE FROM survey_assignments WHERE survey_id = ?", (survey_id,))
+        return _refresh(conn)
+
+
+def effective(conn: sqlite3.Connection, device: str) -> str:
+    """The survey a terminal runs: its own assignment, else its department's (by its window),
+    else the main survey."""
+    row = conn.execute(
+        "SELECT a.survey_id FROM survey_assignments a JOIN surveys s ON s.id = a.survey_id "
+        "AND s.retired_at IS NULL WHERE a.target_kind = 'device' AND a.target = ?",
+        (device,),
+    ).fetchone()
+    if row is None:
+        row = conn.execute(
+            'SELECT a.survey_id FROM devices d JOIN windows w ON w.id = d."window" '
+            "JOIN survey_assignments a ON a.target_kind = 'department' AND a.target = w.department "
+            "JOIN surveys s ON s.id = a.survey_id AND s.retired_at IS NULL WHERE d.device = ?",
+            (device,),
+        ).fetchone()
+    return row[0] if row else MAIN
 
 
 #: SQL: the survey revision an answer of ``events`` was given under (the last config sent to its
@@ -187,20 +418,28 @@ REVISION_OF_EVENT = (
 )
 
 
-def revision(conn: sqlite3.Connection) -> int | None:
-    """The current survey's revision (None while no survey was saved)."""
-    (rev,) = conn.execute("SELECT max(rev) FROM survey_revisions").fetchone()
-    if rev is None and get(conn) is not None:  # saved before revisions existed
+def revision(conn: sqlite3.Connection, survey_id: str | None = None) -> int | None:
+    """A survey's current revision (default: the main one; None while it was never saved)."""
+    sid = survey_id or MAIN
+    (rev,) = conn.execute(f"SELECT max(rev) FROM survey_revisions WHERE {_SID} = ?", (sid,)).fetchone()
+    if rev is None and sid == MAIN and get(conn) is not None:  # saved before revisions existed
         return 1
     return rev
 
 
-def revisions(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Every survey revision, newest first: ``{rev, survey, saved_at, saved_by}``."""
-    rows = conn.execute("SELECT rev, survey, saved_at, saved_by FROM survey_revisions ORDER BY rev DESC")
-    found = [{"rev": r, "survey": orjson.loads(s), "saved_at": at, "saved_by": by} for r, s, at, by in rows]
-    if not found and (survey := get(conn)) is not None:
-        found = [{"rev": 1, "survey": survey, "saved_at": None, "saved_by": None}]
+def revisions(conn: sqlite3.Connection, survey_id: str | None = None) -> list[dict[str, Any]]:
+    """Every survey revision (of one survey if given), newest first: ``{rev, survey, saved_at,
+    saved_by, survey_id}``."""
+    where, args = ("", ()) if survey_id is None else (f" WHERE {_SID} = ?", (survey_id,))
+    rows = conn.execute(
+        f"SELECT rev, survey, saved_at, saved_by, {_SID} FROM survey_revisions{where} ORDER BY rev DESC", args
+    )
+    found = [
+        {"rev": r, "survey": orjson.loads(s), "saved_at": at, "saved_by": by, "survey_id": sid}
+        for r, s, at, by, sid in rows
+    ]
+    if not found and survey_id in (None, MAIN) and (survey := get(conn)) is not None:
+        found = [{"rev": 1, "survey": survey, "saved_at": None, "saved_by": None, "survey_id": MAIN}]
     return found
 
 
@@ -256,14 +495,40 @@ def configs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def ensure_config(conn: sqlite3.Connection, device: str) -> dict[str, Any] | None:
-    """The config of a terminal that has none yet while the office has a survey (a terminal seen
-    for the first time after the survey was set); None when there is nothing to send."""
-    survey = get(conn)
-    if survey is None or config_for(conn, device) is not None:
+    """The next config of a terminal whose config does not carry its survey's current revision:
+    one seen for the first time since a survey was set, or moved to a window of a department that
+    runs another survey. None when there is nothing to send (read only, then: the hub asks this
+    of every terminal at every housekeeping round)."""
+    if not _stale(conn, device):
         return None
     with _write(conn):
         _history(conn)
-        return _next_config(conn, device, survey, revision(conn) or 1)
+        found = _refresh(conn, [device])
+        return found[0] if found else None
+
+
+def _stale(conn: sqlite3.Connection, device: str) -> bool:
+    rev = revision(conn, effective(conn, device))
+    if rev is None:
+        return False
+    row = conn.execute(
+        "SELECT survey_rev FROM device_config_revs WHERE device = ? ORDER BY rev DESC LIMIT 1", (device,)
+    ).fetchone()
+    return row is None or row[0] != rev
+
+
+def _refresh(conn: sqlite3.Connection, devices: list[str] | None = None) -> list[dict[str, Any]]:
+    """The next config of each terminal (of ``devices`` if given) whose config does not carry the
+    current revision of the survey it should run. Inside the caller's transaction."""
+    payloads = []
+    for device in terminals(conn) if devices is None else devices:
+        if _stale(conn, device):
+            sid = effective(conn, device)
+            rev = revision(conn, sid)
+            survey = get(conn, sid)
+            assert rev is not None and survey is not None
+            payloads.append(_next_config(conn, device, survey, rev))
+    return payloads
 
 
 def _next_config(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Depends
@@ -36,11 +37,13 @@ from edge_hub.api.deps import RuntimeDep
 from edge_hub.api.routes.survey import contract_refusal
 from edge_hub.metrics.formulas import SCALES
 from edge_hub.office import question_bank as bank
+from edge_hub.office import scopes
 from edge_hub.office import settings as office_settings
 from edge_hub.office import survey as office_survey
 from edge_hub.runtime import InvalidCommand, NotConnected
 from hub_ui import i18n
-from hub_ui.core import Ui, fragment, page, redirect, require
+from hub_ui.core import Ui, UiError, fragment, page, redirect, require
+from hub_ui.numbers import iso
 
 router = APIRouter()
 AdminUi = Annotated[Ui, Depends(require(auth.ADMINS))]
@@ -144,6 +147,59 @@ i18n.register({
         "Saved: survey version {rev}; sent to {sent} terminal(s).",
     ),
     "action.survey.save": ("опрос сохранён (новая версия)", "survey saved (a new version)"),
+    "action.survey.retire": ("опрос снят с использования", "survey retired"),
+    "surveys.title": ("Опросы офиса", "The office's surveys"),
+    "surveys.main_name": ("Основной опрос", "Main survey"),
+    "surveys.unknown": ("Такого опроса нет.", "No such survey."),
+    "surveys.note": (
+        "Терминал показывает опрос, назначенный ему самому, иначе — опрос его отдела, иначе — основной.",
+        "A terminal runs the survey assigned to it, else its department's, else the main one.",
+    ),
+    "surveys.name": ("Название", "Name"),
+    "surveys.audience": ("Кто отвечает", "Who answers"),
+    "surveys.audience.visitors": ("посетители", "visitors"),
+    "surveys.audience.staff": ("сотрудники (анонимный eNPS)", "staff (anonymous eNPS)"),
+    "surveys.version": ("Версия", "Version"),
+    "surveys.runs_on": ("Идёт на терминалах", "Runs on"),
+    "surveys.assigned": ("Назначен", "Assigned to"),
+    "surveys.main": ("основной: все остальные терминалы", "main: every other terminal"),
+    "surveys.none": ("нигде", "nowhere"),
+    "surveys.retired": ("снят {at}", "retired {at}"),
+    "surveys.edit": ("Изменить", "Edit"),
+    "surveys.copy": ("Копировать", "Copy"),
+    "surveys.retire": ("Снять", "Retire"),
+    "surveys.retire_confirm": (
+        "Снять опрос «{name}»? Его терминалы перейдут на опрос отдела или основной; ответы останутся "
+        "в отчётах.",
+        "Retire the survey “{name}”? Its terminals go back to their department's or the main survey; "
+        "its answers stay in the reports.",
+    ),
+    "surveys.editing": ("Опрос «{name}» ({id})", "Survey “{name}” ({id})"),
+    "surveys.new_name": ("Новый опрос", "New survey"),
+    "surveys.copy_name": ("Копия: {name}", "Copy of {name}"),
+    "surveys.identity": ("Опрос", "Survey"),
+    "surveys.assign": ("Где идёт", "Where it runs"),
+    "surveys.assign_note": (
+        "Отметьте отделы (все их терминалы) и отдельные терминалы. Основной опрос идёт везде, где нет "
+        "другого.",
+        "Tick departments (all their terminals) and single terminals. The main survey runs wherever no "
+        "other does.",
+    ),
+    "surveys.departments": ("Отделы", "Departments"),
+    "surveys.terminals": ("Терминалы", "Terminals"),
+    "surveys.no_terminals": ("Терминалов пока нет.", "No terminals yet."),
+    "surveys.staff_note": (
+        "Опрос сотрудников анонимный: без обратного звонка и вызова администратора; результаты показываются "
+        "только для групп не меньше min_n человек.",
+        "A staff survey is anonymous: no call back or call for an administrator; its results are shown only "
+        "for groups of at least min_n people.",
+    ),
+    "surveys.retired_done": ("Опрос «{name}» снят; терминалов обновлено: {sent}.",
+                             "The survey “{name}” is retired; {sent} terminal(s) updated."),
+    "surveys.nowhere": (
+        "Опрос сохранён, но не назначен ни одному терминалу.",
+        "The survey is saved but runs on no terminal yet.",
+    ),
 })  # fmt: skip
 
 
@@ -198,6 +254,8 @@ def form_of(survey: dict[str, Any] | None) -> dict[str, Any]:
         "langs": list(survey.get("langs") or ["ru"]), "lang": survey.get("lang") or "ru",
         "critic_help": bool(survey.get("critic_help")), "callback": bool(survey.get("callback")),
         "idle_s": survey.get("idle_s", ""), "lockout_ms": survey.get("lockout_ms", ""),
+        "survey_id": office_survey.MAIN, "name": "", "audience": office_survey.VISITORS,
+        "devices": [], "departments": [],
     }  # fmt: skip
 
 
@@ -231,6 +289,10 @@ def read_form(form: FormData, *, extra_slot: bool = False) -> dict[str, Any]:
         "idle_s": text("idle_s"), "lockout_ms": text("lockout_ms"),
         "langs": langs, "lang": text("lang") or langs[0],
         "critic_help": "critic_help" in form, "callback": "callback" in form,
+        "survey_id": text("survey_id") or office_survey.MAIN, "name": text("name"),
+        "audience": text("audience") or office_survey.VISITORS,
+        "devices": [d for d in form.getlist("devices") if isinstance(d, str)],
+        "departments": [d for d in form.getlist("departments") if isinstance(d, str)],
     }  # fmt: skip
 
 
@@ -401,20 +463,74 @@ def _editor(
     return page(
         ui, "survey_edit.html", "editor.title", status_code=status, form=values, error=error, notice=notice,
         sources=_sources(ui), scales=SCALE_CHOICES, langs=LANGS, preview=shown,
-        max_questions=MAX_QUESTIONS, preview_error=None, oob=False,
+        max_questions=MAX_QUESTIONS, preview_error=None, oob=False, surveys=_listing(ui),
+        terminals=_terminals(ui), departments=scopes.departments(ui.conn), main=office_survey.MAIN,
+        audiences=office_survey.AUDIENCES,
     )  # fmt: skip
+
+
+def _listing(ui: Ui) -> list[dict[str, Any]]:
+    """The surveys' table: each with its name as the office shows it."""
+    rows = office_survey.surveys(ui.conn)
+    for r in rows:
+        r["label"] = _name(ui, r)
+        r["retired_on"] = iso(r["retired_at"])[:10] if r["retired_at"] else ""
+    return rows
+
+
+def _name(ui: Ui, card: dict[str, Any]) -> str:
+    if card["id"] == office_survey.MAIN and card["name"] == office_survey.MAIN_NAME:
+        return ui.t("surveys.main_name")
+    return card["name"]
+
+
+def _terminals(ui: Ui) -> list[dict[str, Any]]:
+    """The terminals with their kind, window and department, for the assignment's ticks."""
+    rows = ui.conn.execute(
+        'SELECT d.device, d.kind, d."window", w.department FROM devices d '
+        'LEFT JOIN windows w ON w.id = d."window" WHERE d.kind IN (?, ?, ?) ORDER BY d.device',
+        office_survey.TERMINAL_KINDS,
+    )
+    return [
+        {"device": device, "kind": kind, "window": window, "department": dep,
+         "survey": office_survey.effective(ui.conn, device)}
+        for device, kind, window, dep in rows
+    ]  # fmt: skip
 
 
 @router.get("/survey/edit", include_in_schema=False)
 def edit(ui: AdminUi) -> HTMLResponse:
-    """The editor on a copy of the current survey (``?new=1``: a new survey)."""
+    """The editor on a copy of a survey's current definition (``?survey=ID``, default the main
+    one); ``?new=1`` a new survey, ``?copy=ID`` a new survey starting as a copy of that one."""
     params = ui.request.query_params
-    survey = None if params.get("new") else office_survey.get(ui.conn)
+    conn = ui.conn
     notice = None
+    if params.get("new") or params.get("copy"):
+        source = office_survey.get(conn, params["copy"]) if params.get("copy") else None
+        card = office_survey.info(conn, params["copy"]) if params.get("copy") else None
+        values = form_of(source)
+        values["survey_id"] = office_survey.new_id(conn)
+        values["name"] = ui.t("surveys.copy_name", name=_name(ui, card)) if card else ui.t("surveys.new_name")
+        values["audience"] = card["audience"] if card else office_survey.VISITORS
+        return _editor(ui, values)
+    sid = params.get("survey") or office_survey.MAIN
+    card = office_survey.info(conn, sid)
+    if card is None or card["retired_at"] is not None:
+        sid, card = office_survey.MAIN, office_survey.info(conn, office_survey.MAIN)
+    assert card is not None
+    values = form_of(office_survey.get(conn, sid))
+    assigned = next(s for s in office_survey.surveys(conn) if s["id"] == sid)["assigned"]
+    values.update(survey_id=sid, name=_name(ui, card), audience=card["audience"], **assigned)
     if params.get("saved", "").isdigit():
         sent = params.get("sent", "0")
         notice = ui.t("editor.saved", rev=params["saved"], sent=sent if sent.isdigit() else "?")
-    return _editor(ui, form_of(survey), notice=notice)
+        if params.get("nowhere"):
+            notice += " " + ui.t("surveys.nowhere")
+    elif params.get("retired"):
+        sent = params.get("sent", "0")
+        name = params["retired"][:80]
+        notice = ui.t("surveys.retired_done", name=name, sent=sent if sent.isdigit() else "?")
+    return _editor(ui, values, notice=notice)
 
 
 @router.post("/survey/edit", include_in_schema=False)
@@ -430,23 +546,63 @@ def _post_edit(ui: Ui, runtime: Any, form: FormData) -> Response:
     values = read_form(form, extra_slot=action == "add")
     if action != "save":
         return _editor(ui, values)
+    sid = values["survey_id"]
+    main = sid == office_survey.MAIN
+    name = values["name"]
+    if main and name == ui.t("surveys.main_name"):
+        name = office_survey.MAIN_NAME  # the built-in name, shown in the reader's language
     try:
         survey = build(values, ui.t)
-        office_survey.check(survey, office_settings.load(ui.conn))  # the rules' own words first
+        office_survey.check(  # the rules' own words first
+            survey, office_settings.load(ui.conn), audience=values["audience"]
+        )
         refusal = contract_refusal(ui.site, survey)
         if refusal is not None:
             raise EditorError(refusal)
-        payloads = office_survey.put(ui.conn, survey, by=ui.user.username if ui.user else None)
+        by = ui.user.username if ui.user else None
+        payloads = office_survey.put(
+            ui.conn, survey, by=by, survey_id=sid, name=name, audience=values["audience"]
+        )
+        payloads += office_survey.assign(
+            ui.conn, sid, devices=values["devices"], departments=values["departments"]
+        )
     except (EditorError, office_survey.SurveyError) as exc:
         return _editor(ui, values, error=ui.t("editor.invalid", reason=str(exc)), status=422)
+    sent = _publish(runtime, payloads)
+    rev = office_survey.revision(ui.conn, sid)
+    ui.audit(
+        "survey.save",
+        f"{sid} rev {rev}: {len(survey['questions'])} question(s), {len(payloads)} terminal config(s)",
+    )
+    card = next(s for s in office_survey.surveys(ui.conn) if s["id"] == sid)
+    nowhere = "&nowhere=1" if not main and not card["terminals"] else ""
+    return redirect(ui, f"/survey/edit?survey={sid}&saved={rev}&sent={sent}{nowhere}")
+
+
+def _publish(runtime: Any, payloads: list[dict[str, Any]]) -> int:
+    """Send the configs (the last one per device) through the runtime; the number sent."""
+    last = {p["device"]: p for p in payloads}
     sent = 0
-    for payload in payloads:
+    for payload in last.values():
         with suppress(NotConnected, InvalidCommand):  # no broker now: the hub sends them when it connects
             runtime.publish_config(payload)
             sent += 1
-    rev = office_survey.revision(ui.conn)
-    ui.audit("survey.save", f"rev {rev}: {len(survey['questions'])} question(s), {len(payloads)} terminal(s)")
-    return redirect(ui, f"/survey/edit?saved={rev}&sent={sent}")
+    return sent
+
+
+@router.post("/survey/{survey_id}/retire", include_in_schema=False)
+def post_retire(ui: AdminUi, runtime: RuntimeDep, survey_id: str) -> Response:
+    """Retire a survey (not the main one): its terminals go back to their department's or the main."""
+    card = office_survey.info(ui.conn, survey_id)
+    if card is None:
+        raise UiError(404, "surveys.unknown")
+    try:
+        payloads = office_survey.retire(ui.conn, survey_id)
+    except office_survey.SurveyError as exc:
+        return _editor(ui, form_of(office_survey.get(ui.conn)), error=str(exc), status=422)
+    sent = _publish(runtime, payloads)
+    ui.audit("survey.retire", f"{survey_id}: {len(payloads)} terminal config(s)")
+    return redirect(ui, f"/survey/edit?retired={quote(_name(ui, card))}&sent={sent}")
 
 
 @router.post("/survey/edit/preview", include_in_schema=False)

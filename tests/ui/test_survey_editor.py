@@ -81,7 +81,7 @@ def test_an_admin_builds_a_survey_from_the_bank_and_saves_a_new_revision(office,
     csrf = form_token(client, "/survey/edit")
     saved = client.post("/survey/edit", data=_form(csrf, BANKED), follow_redirects=False)
     assert saved.status_code == 303, _error(saved.text)
-    assert saved.headers["location"] == "/survey/edit?saved=1&sent=0"  # no broker here: sent when it connects
+    assert saved.headers["location"] == "/survey/edit?survey=main&saved=1&sent=0"  # no broker here: sent when it connects
     survey = office_survey.get(fed.conn)
     assert [q["id"] for q in survey["questions"]] == ["csat", "ces", "what_wrong", "nps", "fcr"]
     assert survey["questions"][0] == bank.question("csat")  # the bank's wording, id and scale
@@ -190,7 +190,7 @@ def test_the_terminals_get_the_survey_saved_in_the_editor(make_hub, broker, monk
             for rev, questions in ((1, BANKED), (2, [{"source": "bank:csat"}, {"source": "bank:nps"}])):
                 csrf = form_token(client, "/survey/edit")
                 saved = client.post("/survey/edit", data=_form(csrf, questions), follow_redirects=False)
-                assert saved.headers["location"] == f"/survey/edit?saved={rev}&sent=1"
+                assert saved.headers["location"] == f"/survey/edit?survey=main&saved={rev}&sent=1"
                 wait_until(
                     lambda rev=rev: [b["rev"] for b in listener.bodies()][-1:] == [rev], 10, f"config {rev}"
                 )
@@ -227,8 +227,9 @@ def test_the_survey_page_warns_of_two_wordings_and_shows_one_version(office):
 
 
 def test_in_chromium_an_admin_picks_from_the_bank_previews_and_saves(fresh_site, context, page):
-    """Against a real `edge-hub run` and Mosquitto: the preview follows the form (htmx), Save is a
-    plain form post, and the kiosk gets the new config revision as its retained message."""
+    """Against a real `edge-hub run` and Mosquitto: a new survey from the bank, the preview follows
+    the form (htmx), Save is a plain form post, and the kiosk it is assigned to gets the new config
+    revision as its retained message."""
     site = fresh_site
     with httpx.Client(base_url=site.url, timeout=10) as client:
         token = form_token(client, "/setup")
@@ -251,9 +252,13 @@ def test_in_chromium_an_admin_picks_from_the_bank_previews_and_saves(fresh_site,
         page.wait_for_selector("input[name='q2.id'][value='cci.3.booking'][readonly]")
         page.select_option("select[name='q2.condition']", "negative")
         page.wait_for_selector("#preview [data-question='cci.3.booking'] >> text=Yes")
+        page.fill("input[name=name]", "Exit survey")
+        page.check("#survey-assign input[name=devices][value='kiosk-01']")  # a new survey runs where assigned
         shot(page, "survey-editor-en")
         page.click("#editor-save")
-        page.wait_for_url("**/survey/edit?saved=1&sent=1")
+        page.wait_for_url("**/survey/edit?survey=s2&saved=1&sent=1")
+        assert "Exit survey" in page.locator("#survey-s2").inner_text()
+        assert "kiosk-01" in page.locator("#survey-s2").inner_text()
         assert "survey version 1" in page.locator("#form-notice").inner_text()
         wait_until(lambda: [b["rev"] for b in listener.bodies()] == [1], 10, "the kiosk's config rev 1")
         body = listener.bodies()[0]

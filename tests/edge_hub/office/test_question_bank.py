@@ -34,7 +34,7 @@ def test_every_question_passes_the_contract_and_the_survey_rules(q):
     survey = _as_survey(q)
     config = {"v": 1, "device": DEVICE, "rev": 2**31 - 1, **survey}
     Contract().parse(mqtt_schemas.topic(SITE, DEVICE, "config"), orjson.dumps(config))
-    office_survey.check(survey, OfficeSettings())
+    office_survey.check(survey, OfficeSettings(), audience="staff" if q.staff else "visitors")
 
 
 def test_ids_are_unique_and_keep_the_offices_scales():
