@@ -101,8 +101,12 @@ def run(**options) -> None:
     help="Button-survey terminals with an OLED (survey-01 ..)",
 )  # fmt: skip
 @click.option("--visit-rate", default=4.0, show_default=True, help="Visitors per minute per terminal at most")
+@click.option(
+    "--web-kiosks", "n_web", default=1, show_default=True,
+    help="Web kiosks (tablet-01 ..): their links are printed, a new token each start",
+)  # fmt: skip
 def demo(n_devices: int, rate: float, camera: bool, n_kiosks: int, n_surveys: int, visit_rate: float,
-         **options) -> None:  # fmt: skip
+         n_web: int, **options) -> None:  # fmt: skip
     """Run a whole office on this machine: broker, hub, simulated consoles, survey terminals
     and the page.
 
@@ -160,6 +164,7 @@ def demo(n_devices: int, rate: float, camera: bool, n_kiosks: int, n_surveys: in
             f"{rate:g} presses/min each{terminals_note}{camera_note}, {broker.kind} broker on port "
             f"{broker.port}.\n"
             f"Откройте / open  http://{host}:{port}/   (API: http://{host}:{port}/docs)\n"
+            f"{_demo_web_kiosks(settings.db_path, host, port, n_web)}"
             f"{_demo_login(settings.db_path, settings.data_dir)}"
             "Ctrl-C stops / остановка.\n",
             err=True,
@@ -216,6 +221,28 @@ def _demo_terminals(hub, n_kiosks: int, n_surveys: int, visit_rate: float):
     names = [f"{n} touch kiosk{'s' if n > 1 else ''}" for n in (n_kiosks,) if n]
     names += [f"{n} button-survey terminal{'s' if n > 1 else ''}" for n in (n_surveys,) if n]
     return terminals, f", {' and '.join(names)} ({', '.join(displays)}) with visitors taking the survey"
+
+
+def _demo_web_kiosks(db_path: Path, host: str, port: int, n: int) -> str:
+    """The banner's lines of the demo's web kiosks: each gets a new token at every start (the
+    link is the only place it is shown) and runs the office's survey in a browser tab."""
+    from edge_hub.db.store import Store
+    from edge_hub.ingest import webkiosk
+
+    if n <= 0:
+        return ""
+    # the tab must be a secure context for the page's service worker: localhost is one
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    store = Store.writer(db_path)
+    try:
+        links = [
+            webkiosk.link(f"http://{host}:{port}", device, webkiosk.provision(store.conn, device))
+            for device in (f"tablet-{i:02d}" for i in range(1, n + 1))
+        ]
+    finally:
+        store.close()
+    head = "Веб-киоск (планшет) / web kiosk (a tablet): "
+    return "".join(f"{head}{link}\n" for link in links)
 
 
 #: the demo's admin account, and the file (in the demo's data folder) that keeps its password

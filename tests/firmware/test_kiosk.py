@@ -356,3 +356,44 @@ def test_a_critic_leaves_a_number_for_a_call_back_only_after_the_consent_screen(
     title, detail = db_rows(db, "SELECT title_en || title_ru, detail FROM alerts WHERE kind = 'critic'")[0]
     assert "call back" in title and "9161234567" not in title + (detail or "")
     assert "9161234567" not in kiosk.log(), "the number is never logged"
+
+
+def test_a_survey_built_in_the_editor_and_assigned_reaches_the_kiosks_screens(office, terminal):
+    """The office page's editor (issue 15): the admin makes a second survey from the bank, assigns
+    it to this kiosk, and the MicroPython kiosk's screens change to it; retiring it brings the
+    office's main survey back."""
+    from edge_hub.api import auth
+    from edge_hub.db.store import Store
+    from tests.ui.conftest import form_token
+    from tests.ui.test_security_limits import sign_in
+
+    hub, client = office
+    put_survey(client)
+    kiosk = terminal()
+    started(kiosk, hub)
+    store = Store.writer(hub.runtime.db_path)
+    try:
+        auth.create_first_admin(store.conn, "admin", "correct horse", "correct horse")
+    finally:
+        store.close()
+    assert sign_in(client, "admin", "correct horse").status_code == 303
+    count = len(kiosk.screens())
+    csrf = form_token(client, "/survey/edit?new=1")
+    form = {
+        "csrf": csrf, "action": "save", "count": "5", "survey_id": "s2", "name": "Staff room",
+        "audience": "visitors", "langs": ["ru"], "lang": "ru", "devices": ["kiosk-01"],
+        "q0.source": "bank:csat", "q1.source": "bank:ces",
+    }  # fmt: skip
+    saved = client.post("/survey/edit", data=form, follow_redirects=False)
+    assert saved.status_code == 303 and "survey=s2" in saved.headers["location"], saved.text[-2000:]
+    shown = kiosk.wait_screen("welcome", after=count)
+    assert [t[4:] for t in shown["targets"]] == [["begin", "ru"]], "the new survey: Russian only"
+    kiosk.tap("begin")
+    kiosk.answer(4)
+    assert kiosk.screen()["id"] == "ces"
+    count = len(kiosk.screens())
+    csrf = form_token(client, "/survey/edit")
+    assert client.post("/survey/s2/retire", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    kiosk.answer(6)  # the visitor on screen finishes the question read; then the main survey returns
+    shown = kiosk.wait_screen("welcome", after=count)
+    assert _two_langs(shown), "the main survey again (two languages)"
