@@ -1,6 +1,6 @@
-"""The office's survey for its feedback terminals, and the config each terminal is sent.
+"""The office's surveys for its feedback terminals, and the config each terminal is sent.
 
-One survey per office (its editor and several surveys are issue 15's): at most five questions,
+A survey has at most five questions,
 the main one first, in the MQTT contract's config format (``questions``, ``welcome``, ``thanks``,
 ``langs``, ``lang``, ``idle_s``, ``critic_help``, ``callback``, ``lockout_ms``;
 mqtt_schemas/schemas/config.schema.json). The contract checks the shape (the API runs it before
@@ -11,7 +11,20 @@ option, welcome, thanks) in each language of ``langs``, and a scale that agrees 
 metrics (``OfficeSettings.questions``: a question id keeps its scale, so
 the numbers stay comparable; a new rating question is added there).
 
-Each terminal (a device whose status says kind ``kiosk`` or ``survey``) gets its config as a
+Several surveys (table ``surveys``: id, name, audience, retired): the main one (id ``main``, what
+``GET``/``PUT /api/v1/survey`` read and write) runs on every terminal with no other; a survey
+assigned to a department (``survey_assignments``) runs on the terminals of its windows, and one
+assigned to a device on that device (a device's own assignment wins). :func:`effective` says which
+survey a terminal runs; every save, assignment or retirement gives exactly the terminals whose
+survey changed their next config (:func:`_refresh`), and the hub's housekeeping round catches a
+terminal moved to another department's window (:func:`ensure_config`). A retired survey keeps its
+revisions for the reports but runs nowhere and cannot be edited (copy it). A survey's audience is
+``visitors`` or ``staff``: a staff survey (the anonymous eNPS) offers no call back and no
+administrator, and a question id belongs to one audience only, so employees' answers never count
+in the visitors' numbers (:func:`_check_audience`); its report is withheld for groups under
+``min_n`` (edge_hub/metrics/survey_report.py).
+
+Each terminal (a device whose status says kind ``kiosk``, ``survey`` or ``webkiosk``) gets its config as a
 retained message on ``otk/v1/{site}/{device}/config`` with its own revision, which only grows
 (table ``device_configs``): the device applies a config whose ``rev`` is above the one it has.
 Refusals raise :class:`SurveyError` with an "English / Russian" message.

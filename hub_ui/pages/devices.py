@@ -36,6 +36,7 @@ from edge_hub.db.store import Store
 from edge_hub.ingest import webkiosk
 from edge_hub.ingest.rows import QUARANTINE_REASONS
 from edge_hub.office import settings as office_settings
+from edge_hub.office import survey as office_survey
 from edge_hub.office.scopes import ID_PATTERN
 from edge_hub.runtime import InvalidCommand, NotConnected, UnknownDevice
 from hub_ui import i18n
@@ -80,6 +81,7 @@ i18n.register({
     "devices.outbox": ("В очереди", "Outbox"),
     "devices.drops": ("Потеряно", "Dropped"),
     "devices.config_rev": ("Версия настроек", "Config revision"),
+    "devices.survey": ("Опрос", "Survey"),
     "devices.window": ("Окно", "Window"),
     "devices.no_window": ("не назначено", "not assigned"),
     "devices.safe_mode": ("безопасный режим", "safe mode"),
@@ -211,6 +213,7 @@ def device_rows(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], dict[st
     zone = office_settings.load(conn).zone
     windows = dict(conn.execute("SELECT id, name FROM windows"))
     quarantined = quarantine_counts(conn)
+    names = {s["id"]: s["name"] for s in office_survey.surveys(conn)}
     rows = []
     for d in Store(Database(conn)).devices():
         status = d["status"] if isinstance(d["status"], dict) else {}
@@ -224,7 +227,12 @@ def device_rows(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], dict[st
             "camera": camera_view(status) if d["kind"] == "camera" else None,
             "diag": diagnostics(status),
             "quarantined": quarantined.pop(d["device"], 0),
+            "survey": office_survey.effective(conn, d["device"]) if d["kind"] in office_survey.TERMINAL_KINDS
+            else None,
         })  # fmt: skip
+        if rows[-1]["survey"] is not None:
+            sid = rows[-1]["survey"]
+            rows[-1]["survey_name"] = names.get(sid) if names.get(sid) != office_survey.MAIN_NAME else None
     return rows, quarantined
 
 
