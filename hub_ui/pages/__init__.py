@@ -11,6 +11,7 @@ from hub_ui.pages import (
     devices,
     emotions,
     exports,
+    kiosk,
     league,
     settings,
     survey,
@@ -29,4 +30,5 @@ MODULES = (
     emotions,
     survey,
     survey_editor,
+    kiosk,
 )

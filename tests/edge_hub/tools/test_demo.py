@@ -79,6 +79,7 @@ def test_the_demo_office_shows_presses_and_emotion_visits(tmp_path):
         assert "emotion monitor (cam-01)" in banner
         assert "1 touch kiosk and 1 button-survey terminal (kiosk-01, survey-01)" in banner
         sign_in_with_the_printed_credentials(banner, data)
+        web_kiosk_from_the_printed_link(banner)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -238,6 +239,18 @@ def test_the_demo_looks_like_an_office_on_its_first_start_and_keeps_it_once(tmp_
         said = again.stop()
     assert again.proc.returncode == 0, said[-3000:]
     assert db_rows(again.db, HISTORY)[0] == first, "a second start adds no history"
+
+
+def web_kiosk_from_the_printed_link(banner: str) -> None:
+    """The printed web kiosk link opens the tablet's page, and its token (the fragment) reads the
+    office's survey; the token changes at every start (a demo's link is not kept)."""
+    link = re.search(r"web kiosk \(a tablet\): (http://\S+/kiosk/tablet-01)#t=(otkw_\S+)", banner)
+    assert link, banner[-2000:]
+    page = httpx.get(link.group(1), timeout=10)
+    assert page.status_code == 200 and "kiosk" in page.text
+    config = httpx.get(link.group(1).replace("/kiosk/", "/api/v1/kiosk/") + "/config",
+                       headers={"Authorization": f"Bearer {link.group(2)}"}, timeout=10)  # fmt: skip
+    assert config.status_code == 200 and config.json()["questions"][0]["id"] == "csat", config.text
 
 
 def sign_in_with_the_printed_credentials(banner: str, data) -> None:
