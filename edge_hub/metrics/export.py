@@ -14,6 +14,17 @@ are counted per local day, so per-hour rows leave the three served-client metric
 rate, support and criticality index) empty rather than divide an hour's ratings by a day's
 clients.
 
+The survey per question (``kind="survey"``, :func:`build_survey`): one row per question of the
+survey report (:func:`edge_hub.metrics.survey_report.report`, the same filters: a department, a
+window, an operator, a device) and per slot of ``step``: a local day, an hour or the whole period,
+each slot exact by the press time like the report itself (no hourly buckets). Columns: the period,
+the scope, the question's id, text (in the file's language, else Russian) and scale, its trusted
+answers n, the metric, its value (empty below min_n) and mean, the distribution as text
+("value: count; …", a choice's options by their text), the median time on screen in seconds, and
+the funnel's counts in the slot (sessions started, asked the question, answered it, completed).
+A staff survey's slot that the report withholds (fewer than min_n sessions) is one row saying so,
+with no number.
+
 Writers:
 
 - **CSV**: UTF-8 with a BOM (so Excel reads Cyrillic right), CRLF line ends. Russian headers
@@ -25,6 +36,9 @@ Writers:
   and scope columns), numbers stored exactly and shown with one decimal, days and hours as real
   Excel dates; a "Параметры"/"Parameters" sheet with the period, scope, time zone, min_n,
   step and generation time.
+
+Long: the metrics table, the survey table and their two writers share the words, the slots and
+the cell rules; apart they would drift.
 """
 
 from __future__ import annotations
@@ -37,6 +51,7 @@ import time as _time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from itertools import pairwise
 from typing import Any
 
 from openpyxl import Workbook
@@ -44,7 +59,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from edge_hub.errors import OtklikError
-from edge_hub.metrics import summary
+from edge_hub.metrics import summary, survey_report
 from edge_hub.metrics.aggregates import HOUR_MS, hour_of
 from edge_hub.office import settings as office_settings
 from edge_hub.office.settings import OfficeSettings
@@ -52,6 +67,10 @@ from edge_hub.office.settings import OfficeSettings
 _LOGGER = logging.getLogger(__name__)
 
 STEPS = ("day", "hour", "total")
+#: what the file holds: the metrics per slot, or the survey per question (and slot)
+KINDS = ("metrics", "survey")
+#: at most this many slots (days or hours) of a survey export: each is a report of its own
+SURVEY_MAX_SLOTS = 1_000
 LANGS = ("ru", "en")
 FORMATS = ("csv", "xlsx")
 #: more rows than this is refused, whatever the step (about 13 months of hours, 27 years of days)
@@ -100,6 +119,37 @@ LABELS: dict[str, tuple[str, str]] = {
         "+100; the response rate and the indices: per 100 served clients, their n is the served "
         "clients of the day (not counted in hourly rows).",
     ),
+    # the survey per question (kind survey)
+    "survey_sheet": ("Опрос", "Survey"),
+    "question_id": ("Вопрос (id)", "Question id"),
+    "question": ("Текст вопроса", "Question"),
+    "scale": ("Шкала", "Scale"),
+    "answers_n": ("Ответов, n", "Answers, n"),
+    "metric": ("Показатель", "Metric"),
+    "metric_value": ("Значение", "Value"),
+    "mean": ("Среднее", "Mean"),
+    "distribution": ("Распределение ответов", "Distribution of answers"),
+    "dwell": ("Время на вопрос, медиана, с", "Time on the question, median, s"),
+    "started": ("Начали опрос (сессий)", "Sessions started"),
+    "applied": ("Вопрос задан (сессий)", "Asked of (sessions)"),
+    "answered": ("Ответили на вопрос (сессий)", "Answered it (sessions)"),
+    "completed": ("Прошли до конца (сессий)", "Completed (sessions)"),
+    "kind": ("Содержание", "Contents"),
+    "kind_metrics": ("показатели", "metrics"), "kind_survey": ("опрос по вопросам", "survey per question"),
+    "yes": ("да", "yes"), "no": ("нет", "no"),
+    "metric_csat": ("CSAT, %", "CSAT, %"), "metric_nps": ("NPS", "NPS"), "metric_ces": ("CES, %", "CES, %"),
+    "metric_fcr": ("FCR, %", "FCR, %"), "metric_yes": ("доля «да», %", "share of yes, %"),
+    "metric_agreement": ("доля согласных (8–10), %", "agreement (8–10), %"),
+    "withheld": (
+        "недостаточно людей: опрос сотрудников показывается от {n} сессий",
+        "not enough people: a staff survey is shown from {n} sessions",
+    ),
+    "survey_note_text": (
+        "Строка на вопрос (и на день или час). Пустое значение — недостаточно данных (n меньше min_n). "
+        "Учтены только достоверные ответы; сессия — один проход посетителя по опросу.",
+        "A row per question (and per day or hour). An empty value: not enough data (n below min_n). "
+        "Trusted answers only; a session is one visitor's pass through the survey.",
+    ),
 }  # fmt: skip
 
 
@@ -132,8 +182,8 @@ class Row:
 
 
 @dataclass(frozen=True, slots=True)
-class Table:
-    """The export before it is written: rows, columns and the parameters it was made with."""
+class _Frame:
+    """What every export table has: the parameters it was made with."""
 
     step: str
     lang: str
@@ -143,20 +193,9 @@ class Table:
     start: datetime
     end: datetime
     generated: datetime
-    columns: tuple[Column, ...]
-    rows: tuple[Row, ...]
 
     def text(self, key: str) -> str:
         return label(key, self.lang)
-
-    @property
-    def headers(self) -> list[str]:
-        return [
-            f"{self.text('period')} ({self.timezone})",
-            self.text("scope"),
-            *(c.header for c in self.columns),
-            self.text("flagged"),
-        ]
 
     @property
     def scope_text(self) -> str:
@@ -167,7 +206,7 @@ class Table:
         ]
         return "; ".join(parts) or self.text("office")
 
-    def period_label(self, row: Row) -> str:
+    def period_label(self, row: Row | SurveyRow) -> str:
         """The period cell as text: a day, a local hour, or the whole period."""
         if self.step == "day":
             return row.start.date().isoformat()
@@ -177,6 +216,24 @@ class Table:
             last = (row.end - timedelta(days=1)).date()
             return f"{row.start.date().isoformat()} – {last.isoformat()}"
         return f"{row.start.strftime('%Y-%m-%d %H:%M')} – {row.end.strftime('%Y-%m-%d %H:%M')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Table(_Frame):
+    """The export before it is written: rows, columns and the parameters it was made with."""
+
+    columns: tuple[Column, ...] = ()
+    rows: tuple[Row, ...] = ()
+    kind = "metrics"
+
+    @property
+    def headers(self) -> list[str]:
+        return [
+            f"{self.text('period')} ({self.timezone})",
+            self.text("scope"),
+            *(c.header for c in self.columns),
+            self.text("flagged"),
+        ]
 
 
 def build(
@@ -191,12 +248,7 @@ def build(
     now_ms: int | None = None,
 ) -> Table:
     """The metrics of [from, to) for the scope, one row per ``step`` (day, hour or total)."""
-    if step not in STEPS:
-        raise ExportError(f"step must be one of {', '.join(STEPS)} / шаг: {', '.join(STEPS)}")
-    if lang not in LANGS:
-        raise ExportError(f"lang must be one of {', '.join(LANGS)} / язык: {', '.join(LANGS)}")
-    if to_ms <= from_ms:
-        raise ExportError("'to' must be after 'from' / 'to' должно быть позже 'from'")
+    _check(step, lang, from_ms, to_ms)
     scope = summary.Scope() if scope is None else scope
     settings = settings or office_settings.load(conn)
     columns = _columns(settings, lang)
@@ -218,6 +270,140 @@ def build(
         start=settings.local(from_ms), end=settings.local(to_ms),
         generated=settings.local(now_ms).replace(microsecond=0), columns=columns, rows=tuple(rows),
     )  # fmt: skip
+
+
+# --- the survey per question ------------------------------------------------------------------
+
+#: the survey table's columns after the period and the scope, and each one's Excel number format
+SURVEY_COLUMNS = (
+    ("question_id", None), ("question", None), ("scale", None), ("answers_n", "0"), ("metric", None),
+    ("metric_value", "0.0"), ("mean", "0.00"), ("distribution", None), ("dwell", "0.0"),
+    ("started", "0"), ("applied", "0"), ("answered", "0"), ("completed", "0"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyRow:
+    """One question in one slot (or, withheld, the slot alone): start, end and the cells."""
+
+    start: datetime
+    end: datetime
+    cells: tuple[str | float | int | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyTable(_Frame):
+    """The survey per question before it is written."""
+
+    rows: tuple[SurveyRow, ...] = ()
+    staff: bool = False
+    kind = "survey"
+
+    @property
+    def headers(self) -> list[str]:
+        return [
+            f"{self.text('period')} ({self.timezone})", self.text("scope"),
+            *(self.text(key) for key, _ in SURVEY_COLUMNS),
+        ]  # fmt: skip
+
+
+def build_survey(
+    conn: sqlite3.Connection,
+    from_ms: int,
+    to_ms: int,
+    scope: summary.Scope | None = None,
+    *,
+    step: str = "total",
+    lang: str = "ru",
+    settings: OfficeSettings | None = None,
+    now_ms: int | None = None,
+    staff: bool = False,
+) -> SurveyTable:
+    """The survey report of [from, to) per question, for the scope, one row per question and slot
+    (``step``: a local day, an hour, or ``total``); ``staff`` as in the survey report."""
+    _check(step, lang, from_ms, to_ms)
+    scope = summary.Scope() if scope is None else scope
+    settings = settings or office_settings.load(conn)
+    filters = {k: getattr(scope, k) for k in ("department", "window", "operator", "device")}
+    rows: list[SurveyRow] = []
+    for lo, hi in _exact_slots(settings, from_ms, to_ms, step):
+        try:
+            r = survey_report.report(conn, lo, hi, settings=settings, staff=staff, **filters)
+        except survey_report.SurveyReportError as exc:
+            raise ExportError(str(exc)) from None
+        start, end = settings.local(lo), settings.local(hi)
+        if r["withheld"]:
+            note = label("withheld", lang).format(n=r["needed"])
+            rows.append(SurveyRow(start, end, (None, note, *(None,) * (len(SURVEY_COLUMNS) - 2))))
+            continue
+        funnel = r["funnel"]
+        steps = {st["question"]: st for st in funnel["steps"]}
+        for q in r["questions"]:
+            m = q["metric"] or {}
+            st = steps.get(q["id"], {})
+            dwell = None if q["dwell_median_ms"] is None else q["dwell_median_ms"] / 1000
+            rows.append(SurveyRow(start, end, (
+                q["id"], _in(q["text"], lang) or "", q["scale"] or "", q["n"],
+                label(f"metric_{m['name']}", lang) if m else None, m.get("value"), m.get("mean"),
+                _distribution_text(q, lang), dwell,
+                funnel["started"], st.get("applied"), st.get("answered"), funnel["completed"],
+            )))  # fmt: skip
+    now_ms = int(_time.time() * 1000) if now_ms is None else now_ms
+    _LOGGER.info("survey export: %s rows (%s, %s) for %s", len(rows), step, lang, scope)
+    return SurveyTable(
+        step=step, lang=lang, scope=scope, timezone=settings.timezone, min_n=settings.min_n,
+        start=settings.local(from_ms), end=settings.local(to_ms),
+        generated=settings.local(now_ms).replace(microsecond=0), rows=tuple(rows), staff=staff,
+    )  # fmt: skip
+
+
+def _in(text: dict[str, str] | None, lang: str) -> str | None:
+    """A survey text in ``lang``, else in Russian."""
+    return (text.get(lang) or text.get("ru")) if text else None
+
+
+def _distribution_text(q: dict[str, Any], lang: str) -> str:
+    """``value: count; …``: a choice's options by their text, yes / no by the word."""
+    parts = []
+    for d in q["distribution"]:
+        if d["option"] is not None:
+            name = _in(d["text"], lang) or d["option"]
+        elif q["scale"] == "yesno" and d["value"] in (0, 1):
+            name = label("yes" if d["value"] else "no", lang)
+        else:
+            name = str(d["value"])
+        parts.append(f"{name}: {d['count']}")
+    return "; ".join(parts)
+
+
+def _exact_slots(settings: OfficeSettings, from_ms: int, to_ms: int, step: str) -> list[tuple[int, int]]:
+    """[from, to) of each slot, exact: local days or hours clipped to the period, or the period."""
+    if step == "total":
+        return [(from_ms, to_ms)]
+    if step == "hour":
+        count = -(-(to_ms - hour_of(from_ms)) // HOUR_MS)
+    else:
+        first, last = summary.local_day(settings, from_ms), summary.local_day(settings, to_ms - 1)
+        count = (last - first).days + 1
+    if count > SURVEY_MAX_SLOTS:
+        raise ExportError(
+            f"more than {SURVEY_MAX_SLOTS} rows per question: choose a shorter period or a longer step / "
+            f"больше {SURVEY_MAX_SLOTS} строк на вопрос: сократите период или выберите шаг крупнее"
+        )
+    if step == "hour":
+        bounds = [hour_of(from_ms) + i * HOUR_MS for i in range(1, count)]
+    else:
+        bounds = [settings.at(first + timedelta(days=i), time(0)) for i in range(1, count)]
+    return list(pairwise([from_ms, *bounds, to_ms]))
+
+
+def _check(step: str, lang: str, from_ms: int, to_ms: int) -> None:
+    if step not in STEPS:
+        raise ExportError(f"step must be one of {', '.join(STEPS)} / шаг: {', '.join(STEPS)}")
+    if lang not in LANGS:
+        raise ExportError(f"lang must be one of {', '.join(LANGS)} / язык: {', '.join(LANGS)}")
+    if to_ms <= from_ms:
+        raise ExportError("'to' must be after 'from' / 'to' должно быть позже 'from'")
 
 
 def _columns(settings: OfficeSettings, lang: str) -> tuple[Column, ...]:
@@ -287,10 +473,11 @@ def _safe(text: str) -> str:
 # --- writers --------------------------------------------------------------------------------
 
 
-def filename(table: Table, fmt: str) -> str:
-    """``otklik-<first day>_<last day>[-<scope>].<fmt>``, the days in office local time."""
+def filename(table: Table | SurveyTable, fmt: str) -> str:
+    """``otklik[-survey]-<first day>_<last day>[-<scope>].<fmt>``, the days in office local time."""
     last = (table.end - timedelta(milliseconds=1)).date()
-    name = f"otklik-{table.start.date().isoformat()}_{last.isoformat()}"
+    kind = "-survey" if table.kind == "survey" else ""
+    name = f"otklik{kind}-{table.start.date().isoformat()}_{last.isoformat()}"
     for kind in ("department", "window", "operator", "device"):
         value = getattr(table.scope, kind)
         if value is not None:
@@ -298,13 +485,18 @@ def filename(table: Table, fmt: str) -> str:
     return f"{name}.{fmt}"
 
 
-def to_csv(table: Table) -> bytes:
+def to_csv(table: Table | SurveyTable) -> bytes:
     """The table as CSV: UTF-8 with a BOM; ``;`` and a decimal comma in Russian, ``,`` and a point
     in English; numbers exact; an empty field where a value is withheld."""
     sep, decimal = CSV_DIALECT[table.lang]
     out = io.StringIO()
     writer = csv.writer(out, delimiter=sep, lineterminator="\r\n")
     writer.writerow([_safe(h) for h in table.headers])
+    if isinstance(table, SurveyTable):
+        for srow in table.rows:
+            cells = [_safe(c) if isinstance(c, str) else _csv_number(c, decimal) for c in srow.cells]
+            writer.writerow([table.period_label(srow), _safe(table.scope_text), *cells])
+        return out.getvalue().encode("utf-8-sig")
     for row in table.rows:
         writer.writerow(
             [
@@ -325,8 +517,10 @@ def _csv_number(value: float | int | None, decimal: str) -> str:
     return str(value)
 
 
-def to_xlsx(table: Table) -> bytes:
-    """The table as an XLSX workbook: the metrics sheet and a parameters sheet."""
+def to_xlsx(table: Table | SurveyTable) -> bytes:
+    """The table as an XLSX workbook: the metrics (or survey) sheet and a parameters sheet."""
+    if isinstance(table, SurveyTable):
+        return _survey_xlsx(table)
     wb = Workbook()
     ws = wb.active
     ws.title = table.text("sheet")
@@ -354,20 +548,58 @@ def to_xlsx(table: Table) -> bytes:
     widths += [max(10, len(h) + 2) for h in table.headers[2:]]
     _widths(ws, widths)
 
+    return _with_parameters(wb, table)
+
+
+def _with_parameters(wb: Workbook, table: Table | SurveyTable) -> bytes:
+    """Add the parameters sheet and save the workbook."""
     params = wb.create_sheet(table.text("params"))
     for label, value in _parameters(table):
         params.append([label, value])
     for cell in params["A"]:
-        cell.font = bold
+        cell.font = Font(bold=True)
     _widths(params, [30, 60])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
 
 
-def _parameters(table: Table) -> Sequence[tuple[str, Any]]:
+def _survey_xlsx(table: SurveyTable) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = table.text("survey_sheet")
+    ws.append([_safe(h) for h in table.headers])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    period_format = {"day": "yyyy-mm-dd", "hour": "yyyy-mm-dd hh:mm"}.get(table.step)
+    for row in table.rows:
+        period: Any = table.period_label(row)
+        if table.step == "day":
+            period = row.start.date()
+        elif table.step == "hour":
+            period = row.start.replace(tzinfo=None)  # Excel has no zones: the header names it
+        cells = [_safe(c) if isinstance(c, str) else c for c in row.cells]
+        ws.append([period, _safe(table.scope_text), *cells])
+    for cells in ws.iter_rows(min_row=2):
+        if period_format:
+            cells[0].number_format = period_format
+        for cell, (_, number_format) in zip(cells[2:], SURVEY_COLUMNS, strict=True):
+            if number_format:
+                cell.number_format = number_format
+    ws.freeze_panes = "D2"
+    ws.auto_filter.ref = ws.dimensions
+    widths = [20 if table.step != "total" else 26, max(12, len(table.scope_text) + 2), 14, 40, 10]
+    widths += [max(10, len(h) + 2) for h in table.headers[5:]]
+    widths[9] = 40  # the distribution
+    _widths(ws, widths)
+    return _with_parameters(wb, table)
+
+
+def _parameters(table: Table | SurveyTable) -> Sequence[tuple[str, Any]]:
     t = table.text
+    survey = table.kind == "survey"
     return (
+        *(((t("kind"), t("kind_survey")),) if survey else ()),
         (t("from"), _moment(table.start)),
         (t("to"), _moment(table.end)),
         (t("step"), t(table.step)),
@@ -376,7 +608,7 @@ def _parameters(table: Table) -> Sequence[tuple[str, Any]]:
         (t("min_n"), table.min_n),
         (t("flagged"), t("flagged_text")),
         (t("generated"), _moment(table.generated, "seconds")),
-        (t("note"), t("note_text")),
+        (t("note"), t("survey_note_text" if survey else "note_text")),
     )
 
 
@@ -389,7 +621,7 @@ def _widths(ws: Any, widths: Sequence[int]) -> None:
         ws.column_dimensions[get_column_letter(i)].width = width
 
 
-def write(table: Table, fmt: str) -> bytes:
+def write(table: Table | SurveyTable, fmt: str) -> bytes:
     """The table in ``fmt`` (csv or xlsx)."""
     if fmt == "csv":
         return to_csv(table)

@@ -1,5 +1,8 @@
 """The survey report: each question of the office's survey, the completion funnel and the time
-spent per question, for a period and optionally a device and / or a window.
+spent per question, for a period and optionally a department, a window, an operator and / or a
+device (all given must hold: ``department`` is the windows the scopes put in it, as
+:class:`edge_hub.metrics.summary.Scope` reads it; window and operator are the ones the press was
+credited to at ingest).
 
 A survey answer is a press with a ``session`` (the terminal's random id of one visitor's pass);
 the follow-ups ``help`` (an administrator now) and ``callback`` (a call back) are events of the
@@ -27,6 +30,29 @@ only, and then judges them against that revision's survey. Without it, a questio
 two wordings in the period (its text, scale or options differ between the revisions its answers
 came from) is never mixed silently: its ``wordings`` list each wording with its revisions and
 answers, ``mixed`` is true, and the report's ``mixed`` names the question.
+
+Critics: a session whose trusted answer to the main question (the survey's first; without a
+survey the office's ``main_question``) is negative on its scale (CSAT 1–2, NPS 0–6, …) is a
+critic's. ``critics`` gives their number, their reasons (per choice question, how many critics
+picked each option) and the newest :data:`CRITICS_SHOWN` critic sessions (``latest``, newest
+first): time, device, window, operator, the main answer, the options picked, whether help or a
+call back was asked (never the number: it stays in its event, for the alerts page) and the
+critic alerts of the session's events (``alerts.key = 'critic:<event id>'``,
+edge_hub/alerts/rules.py), to link to.
+
+Staff mode (an anonymous eNPS of the office's own employees), ``staff=True``: **the rule lives
+here**, so every caller (the API, the Survey page, the export) gets it by asking for the report.
+A filter narrower than a department (device, window, operator) is refused with
+:class:`SurveyReportError` ("English / Russian": a window or a terminal can name one person).
+Unless the group answering has at least ``min_n`` distinct sessions, the report is withheld
+entirely: ``withheld`` is true, ``withheld_reason`` "not enough people", ``needed`` the sessions
+required, and no question, distribution, metric, time, funnel, request count, revision count or
+critic is given (not even how many sessions there were). Above it the report is whole but for the
+critic sessions' list (``critics.latest`` is None: a time and a terminal can name a person); the
+reasons' counts stay.
+
+Long: one report, its critics and the staff rule belong together; the page and the export only
+read what it returns.
 """
 
 from __future__ import annotations
@@ -34,11 +60,12 @@ from __future__ import annotations
 import sqlite3
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from edge_hub.errors import OtklikError
 from edge_hub.metrics import formulas as f
 from edge_hub.office import question_bank as bank
 from edge_hub.office import settings as office_settings
@@ -55,10 +82,25 @@ METRICS = {
     "yesno": ("fcr", f.fcr),
     "agree11": ("agreement", f.agreement),
 }
+#: the newest critic sessions listed (all of them are counted)
+CRITICS_SHOWN = 100
+#: why a staff survey's report is withheld
+NOT_ENOUGH_PEOPLE = "not enough people"
+#: the filters a staff survey's report refuses: each can narrow the group to one person
+STAFF_REFUSED = ("device", "window", "operator")
+
+
+class SurveyReportError(OtklikError, ValueError):
+    """The report was refused; the message is "English / Russian"."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
+    event: int
+    ts: int
+    device: str
+    window: str | None
+    operator: str | None
     session: str
     question: str
     value: int | None
@@ -68,17 +110,35 @@ class _Answer:
     rev: int | None
 
 
+@dataclass(slots=True)
+class _Session:
+    """What the critics' list needs of one session: where and when, its events, its picks."""
+
+    ts: int
+    device: str
+    window: str | None
+    operator: str | None
+    events: list[int] = field(default_factory=list)
+    picks: list[tuple[str, str]] = field(default_factory=list)  # (question, option) of choice answers
+    help: bool = False
+    callback: bool = False
+
+
 def _answers(
-    conn: sqlite3.Connection, from_ms: int, to_ms: int, device: str | None, window: str | None
+    conn: sqlite3.Connection, from_ms: int, to_ms: int, filters: dict[str, str | None]
 ) -> list[_Answer]:
     where, args = "", [from_ms, to_ms]
-    for column, value in (("device", device), ("window", window)):
-        if value is not None:
+    for column in ("device", "window", "operator"):
+        if filters.get(column) is not None:
             where += f" AND {column} = ?"
-            args.append(value)
+            args.append(filters[column])
+    if filters.get("department") is not None:
+        where += " AND window IN (SELECT id FROM windows WHERE department = ?)"
+        args.append(filters["department"])
     rows = conn.execute(
-        "SELECT json_extract(payload, '$.session'), coalesce(question, 'csat'), value, "
-        "flag IS NULL AND NOT repeat, json_extract(payload, '$.dwell_ms'), "
+        "SELECT id, ts, device, window, operator, json_extract(payload, '$.session'), "
+        "coalesce(question, 'csat'), value, flag IS NULL AND NOT repeat, "
+        "json_extract(payload, '$.dwell_ms'), "
         f"json_extract(payload, '$.option'), {office_survey.REVISION_OF_EVENT} "
         "FROM events WHERE type = 'press' AND ts >= ? AND ts < ? "
         f"AND json_extract(payload, '$.session') IS NOT NULL{where} ORDER BY ts, id",
@@ -86,10 +146,11 @@ def _answers(
     )
     return [
         _Answer(
-            str(session), question, int(value) if isinstance(value, int | float) else None, bool(trusted),
+            event, ts, device, window, operator, str(session), question,
+            int(value) if isinstance(value, int | float) else None, bool(trusted),
             dwell if isinstance(dwell, int) else None, option if isinstance(option, str) else None, rev,
         )
-        for session, question, value, trusted, dwell, option, rev in rows
+        for event, ts, device, window, operator, session, question, value, trusted, dwell, option, rev in rows
     ]  # fmt: skip
 
 
@@ -164,15 +225,27 @@ def report(
     window: str | None = None,
     settings: OfficeSettings | None = None,
     revision: int | None = None,
+    department: str | None = None,
+    operator: str | None = None,
+    staff: bool = False,
 ) -> dict[str, Any]:
-    """The survey report of [from, to) (epoch ms), for a device and / or a window if given, and
-    for the answers of one survey revision if ``revision`` is given."""
+    """The survey report of [from, to) (epoch ms), for a department, a window, an operator and / or
+    a device if given, and for the answers of one survey revision if ``revision`` is given;
+    ``staff``: a staff survey's report, under the rule of the module's doc (refuses a device, a
+    window or an operator with :class:`SurveyReportError`)."""
+    filters = {"department": department, "window": window, "operator": operator, "device": device}
+    if staff and any(filters[k] is not None for k in STAFF_REFUSED):
+        raise SurveyReportError(
+            "a staff survey is reported for the whole office or a department only, not per device, window "
+            "or operator: it could name a person / опрос сотрудников показывается только по всему офису или "
+            "отделу, не по терминалу, окну или оператору: так можно узнать человека"
+        )
     settings = settings or office_settings.load(conn)
     history = {r["rev"]: r["survey"] for r in office_survey.revisions(conn)}
     survey = history.get(revision) if revision is not None else office_survey.get(conn)
     asked = list((survey or {}).get("questions") or ())
     by_id = {q["id"]: q for q in asked}
-    answers = _answers(conn, from_ms, to_ms, device, window)
+    answers = _answers(conn, from_ms, to_ms, filters)
     if revision is not None:
         answers = [a for a in answers if a.rev == revision]
     revs_seen: dict[int | None, int] = defaultdict(int)
@@ -186,10 +259,16 @@ def report(
     flagged: dict[str, int] = defaultdict(int)
     follow_ups = dict.fromkeys(FOLLOW_UPS, 0)
     sessions: dict[str, dict[str, int | None]] = {}  # session -> question -> its first trusted answer
+    about: dict[str, _Session] = {}  # session -> where, when, its events and picks
     seen: list[str] = []
     for a in answers:
+        info = about.setdefault(a.session, _Session(a.ts, a.device, a.window, a.operator))
+        info.events.append(a.event)
         if a.question in FOLLOW_UPS:
             follow_ups[a.question] += a.trusted
+            if a.trusted:
+                info.help |= a.question == office_survey.HELP_QUESTION
+                info.callback |= a.question == office_survey.CALLBACK_QUESTION
             continue
         if a.question not in by_id and a.question not in seen:
             seen.append(a.question)
@@ -208,12 +287,25 @@ def report(
         if option is not None:  # a choice: counted by its option (its value is only a position)
             picked[a.question][option] = picked[a.question].get(option, 0) + 1
             answered[a.question] += 1
+            if a.question not in sessions.get(a.session, {}):
+                info.picks.append((a.question, option))
         elif a.value is not None:
             hists[a.question][a.value] = hists[a.question].get(a.value, 0) + 1
             answered[a.question] += 1
         if a.dwell_ms is not None:
             dwell[a.question].append(a.dwell_ms)
         sessions.setdefault(a.session, {}).setdefault(a.question, a.value)
+
+    base = {
+        "from_ms": from_ms, "to_ms": to_ms, **filters, "min_n": settings.min_n,
+        "survey": survey is not None, "revision": revision, "staff": staff,
+    }  # fmt: skip
+    if staff and len(sessions) < settings.min_n:
+        return {
+            **base, "withheld": True, "withheld_reason": NOT_ENOUGH_PEOPLE, "needed": settings.min_n,
+            "questions": [], "funnel": None, "help_requests": None, "callback_requests": None,
+            "revisions": [], "mixed": [], "critics": None,
+        }  # fmt: skip
 
     questions = []
     for position, qid in enumerate([*by_id, *seen], 1):
@@ -242,23 +334,92 @@ def report(
         sum(1 for given in sessions.values() if all(q["id"] in given for q in asked if _applies(q, given)))
         if asked else None
     )  # fmt: skip
+    main = asked[0]["id"] if asked else settings.main_question
+    main_scale = by_id[main]["scale"] if main in by_id else settings.scale_of(main)
     return {
-        "from_ms": from_ms,
-        "to_ms": to_ms,
-        "device": device,
-        "window": window,
-        "min_n": settings.min_n,
-        "survey": survey is not None,
+        **base,
+        "withheld": False,
+        "withheld_reason": None,
+        "needed": None,
         "questions": questions,
         "funnel": {"started": len(sessions), "steps": steps, "completed": completed},
         "help_requests": follow_ups[office_survey.HELP_QUESTION],
         "callback_requests": follow_ups[office_survey.CALLBACK_QUESTION],
-        "revision": revision,
         "revisions": [
             {"rev": r, "answers": n} for r, n in sorted(revs_seen.items(), key=lambda i: (i[0] is None, i[0]))
         ],
         "mixed": [q["id"] for q in questions if q["mixed"]],
+        "critics": _critics(conn, main, main_scale, by_id, sessions, about, listed=not staff),
     }
+
+
+def _critics(
+    conn: sqlite3.Connection,
+    main: str,
+    scale: str | None,
+    by_id: dict[str, dict[str, Any]],
+    sessions: dict[str, dict[str, int | None]],
+    about: dict[str, _Session],
+    *,
+    listed: bool,
+) -> dict[str, Any]:
+    """The critics' sessions (a negative trusted main answer): their number, their reasons per
+    choice question and option, and (``listed``) the newest :data:`CRITICS_SHOWN` of them."""
+    bands = f.SCALES.get(scale or "")
+    critics = [
+        s for s, given in sessions.items()
+        if bands is not None and isinstance(given.get(main), int) and bands.contains(given[main])
+        and bands.is_negative(given[main])  # type: ignore[arg-type]
+    ]  # fmt: skip
+    counts: dict[str, dict[str, int]] = {}
+    for s in critics:
+        for qid, option in about[s].picks:
+            counts.setdefault(qid, {})
+            counts[qid][option] = counts[qid].get(option, 0) + 1
+    choice_ids = [qid for qid, q in by_id.items() if q["scale"] == "choice"]
+    reasons = []
+    for qid in [*choice_ids, *sorted(set(counts) - set(choice_ids))]:
+        q = by_id.get(qid)
+        options = _distribution(q, "choice", {}, dict(counts.get(qid, {})))
+        reasons.append({
+            "question": qid, "text": q["text"] if q else None,
+            "n": sum(o["count"] for o in options), "options": options,
+        })  # fmt: skip
+    out: dict[str, Any] = {"question": main, "sessions": len(critics), "reasons": reasons, "latest": None}
+    if not listed:
+        return out
+    newest = sorted(critics, key=lambda s: about[s].ts, reverse=True)[:CRITICS_SHOWN]
+    alerts = _alerts_of(conn, [e for s in newest for e in about[s].events])
+    texts = {
+        (qid, o["id"]): o["text"] for qid, q in by_id.items() for o in q.get("options") or () if "id" in o
+    }
+    out["latest"] = [
+        {
+            "session": s, "ts": about[s].ts, "device": about[s].device, "window": about[s].window,
+            "operator": about[s].operator, "question": main, "value": sessions[s][main],
+            "reasons": [
+                {"question": qid, "option": o, "text": texts.get((qid, o))} for qid, o in about[s].picks
+            ],
+            "help": about[s].help, "callback": about[s].callback,
+            "alerts": [alerts[e] for e in about[s].events if e in alerts],
+        }
+        for s in newest
+    ]  # fmt: skip
+    return out
+
+
+def _alerts_of(conn: sqlite3.Connection, events: list[int]) -> dict[int, dict[str, Any]]:
+    """event id -> its critic alert ``{id, state}`` (key ``critic:<event id>``), newest if several."""
+    found: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(events), 500):
+        keys = [f"critic:{e}" for e in events[i : i + 500]]
+        marks = ",".join("?" * len(keys))
+        rows = conn.execute(
+            f"SELECT id, state, key FROM alerts WHERE kind = 'critic' AND key IN ({marks}) ORDER BY id", keys
+        )
+        for alert_id, state, key in rows:
+            found[int(key.partition(":")[2])] = {"id": alert_id, "state": state}
+    return found
 
 
 def _wordings(found: dict[str | None, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 Period (office-local days, both included), scope (the office, a department, a window, an
 operator), format (CSV or XLSX), the headers' language ``file_lang`` (the UI's by default;
-``?lang=`` switches the page's own) and the step. The file is made by :mod:`edge_hub.metrics.export`
+``?lang=`` switches the page's own), the step and what the file holds (``kind``: the metrics, or
+the survey per question: ``build_survey``). The file is made by :mod:`edge_hub.metrics.export`
 (``build`` → ``write``), as ``/api/v1/export`` makes it: same rows, same numbers, same file name.
 """
 
@@ -70,6 +71,13 @@ i18n.register(
         "export.bad_order": ("Конец периода раньше начала.", "The period ends before it starts."),
         "export.bad_scope": ("Неизвестный срез.", "Unknown scope."),
         "action.export.download": ("выгрузка показателей", "metrics exported"),
+        # the survey per question (kind)
+        "export.kind": export.LABELS["kind"],
+        "export.kind.metrics": ("Показатели по периодам", "The metrics per period"),
+        "export.kind.survey": (
+            "Опрос по вопросам (n, показатель, ответы, время, воронка)",
+            "The survey per question (n, metric, answers, time, funnel)",
+        ),
     }
 )
 
@@ -83,6 +91,7 @@ def _form(ui: Ui, today: date) -> dict[str, str]:
         "format": query.get("format") if query.get("format") in export.FORMATS else "xlsx",
         "file_lang": query.get("file_lang") if query.get("file_lang") in export.LANGS else ui.lang,
         "step": query.get("step") if query.get("step") in export.STEPS else "day",
+        "kind": query.get("kind") if query.get("kind") in export.KINDS else "metrics",
     }
 
 
@@ -93,6 +102,7 @@ def _page(
         ui, "export.html", "export.title", status_code=status, form=form, zone=zone, error=error,
         notice=None, departments=scopes.departments(ui.conn), windows=scopes.windows(ui.conn),
         operators=scopes.operators(ui.conn), formats=export.FORMATS, langs=export.LANGS, steps=export.STEPS,
+        kinds=export.KINDS,
     )  # fmt: skip
 
 
@@ -136,9 +146,8 @@ def export_file(ui: StaffUi) -> Response:
         return refuse("export.bad_scope")
     lo, hi = settings.at(first, dtime(0)), settings.at(last + timedelta(days=1), dtime(0))
     try:
-        table = export.build(
-            ui.conn, lo, hi, scope, step=form["step"], lang=form["file_lang"], settings=settings
-        )
+        make = export.build_survey if form["kind"] == "survey" else export.build
+        table = make(ui.conn, lo, hi, scope, step=form["step"], lang=form["file_lang"], settings=settings)
         body = export.write(table, form["format"])
     except export.ExportError as exc:
         return _page(ui, form, settings.timezone, str(exc), 422)

@@ -4,25 +4,31 @@ The questions come from ``edge_hub.office.survey.get`` (set with ``PUT /api/v1/s
 report is ``edge_hub.metrics.survey_report.report``, the same as ``GET /api/v1/survey/report``:
 per question its trusted answers, its metric or "not enough data", the distribution and the
 median time on screen; the completion funnel; help and call-back requests. The period is the last
-30 local days unless chosen (the period picker of /league); a window or a terminal narrows it. No
-number is computed here.
+30 local days unless chosen (the period picker of /league); a department, a window, an operator
+and / or a terminal narrow it (only ids the scopes have; anything else is ignored). The critics
+(sessions with a negative main answer) come with their reasons and their newest sessions, each
+linked to its critic alert on /alerts. A staff survey's report that the rule of
+:mod:`edge_hub.metrics.survey_report` withholds shows only "not enough people" and the number
+needed; a filter it refuses shows its message. No number is computed here.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
 from edge_hub.api import auth
 from edge_hub.metrics import survey_report
+from edge_hub.office import scopes
 from edge_hub.office import settings as office_settings
 from edge_hub.office import survey as office_survey
 from edge_hub.office.settings import OfficeSettings
 from hub_ui import i18n
-from hub_ui.core import Ui, nav, page, require
+from hub_ui.core import Ui, local_time, nav, page, require
 from hub_ui.pages.league import PRESETS, Period, period_context, pick_period
 
 router = APIRouter()
@@ -119,6 +125,42 @@ i18n.register({
     "metric.fcr": ("FCR, решено с первого раза", "FCR, solved at first contact"),
     "metric.yes": ("Доля ответов «да»", "Share of “yes”"),
     "metric.agreement": ("Доля согласных (8–10)", "Agreement (8–10)"),
+    # filters by department and operator, critics, the staff rule, the export link
+    "survey.department": ("Отдел", "Department"),
+    "survey.all_departments": ("все отделы", "all departments"),
+    "survey.operator": ("Оператор", "Operator"),
+    "survey.all_operators": ("все операторы", "all operators"),
+    "survey.critics": ("Критики", "Critics"),
+    "survey.critics_count": (
+        "Недовольных посетителей (негативный ответ на главный вопрос «{question}»): {n}.",
+        "Unhappy visitors (a negative answer to the main question “{question}”): {n}.",
+    ),
+    "survey.critics_none": ("Недовольных посетителей за период нет.", "No unhappy visitors in the period."),
+    "survey.reasons": ("Причины недовольства", "What the critics picked"),
+    "survey.reason_n": ("ответили {n}", "{n} answered"),
+    "survey.critic_sessions": ("Последние недовольные посетители", "The latest unhappy visitors"),
+    "survey.critic_shown": ("Показаны последние {shown} из {n}.", "The latest {shown} of {n} are shown."),
+    "survey.when": ("Когда", "When"),
+    "survey.where": ("Где", "Where"),
+    "survey.main_answer": ("Оценка", "Rating"),
+    "survey.picked": ("Причины", "Reasons"),
+    "survey.asked": ("Просил", "Asked for"),
+    "survey.asked_help": ("администратора", "an administrator"),
+    "survey.asked_callback": ("перезвонить", "a call back"),
+    "survey.alert": ("Оповещение", "Alert"),
+    "survey.alert_link": ("№{id} ({state})", "#{id} ({state})"),
+    "survey.no_alert": ("нет", "none"),
+    "survey.staff_list": (
+        "Опрос сотрудников анонимный: список ответов не показывается.",
+        "The staff survey is anonymous: no list of answers is shown.",
+    ),
+    "survey.withheld": (
+        "Недостаточно людей: результаты опроса сотрудников показываются, только когда ответили не меньше "
+        "{needed} человек (сессий), чтобы никого нельзя было узнать.",
+        "Not enough people: a staff survey's results are shown only when at least {needed} people "
+        "(sessions) answered, so that nobody can be recognised.",
+    ),
+    "survey.export": ("Выгрузить по вопросам (XLSX) →", "Export per question (XLSX) →"),
 })  # fmt: skip
 
 
@@ -157,8 +199,21 @@ def _wording(ui: Ui, w: dict[str, Any]) -> str:
 
 
 def survey_view(ui: Ui, survey: dict[str, Any] | None, report: dict[str, Any]) -> dict[str, Any]:
-    """The survey's questions and the report, with texts in the page's language."""
+    """The survey's questions and the report, with texts in the page's language (a withheld staff
+    report: the survey's questions, nothing of the answers)."""
     lang = ui.lang
+    if report.get("withheld"):
+        asked = [
+            {"id": q["id"], "label": _text(q["text"], lang) or q["id"], "in_survey": True,
+             "scale": q["scale"], "scale_key": f"survey.scale.{q['scale']}", "condition": None, "rows": [
+                 {"option": o["id"], "value": i, "label": _text(o["text"], lang)}
+                 for i, o in enumerate(q.get("options") or (), 1)]}
+            for q in (survey or {}).get("questions") or ()
+        ]  # fmt: skip
+        return {
+            "withheld": True, "needed": report["needed"], "questions": [], "in_survey": asked, "mixed": [],
+            "offers": "", "langs": ", ".join((survey or {}).get("langs") or ["ru"]), "min_n": report["min_n"],
+        }  # fmt: skip
     names = {q["id"]: _text(q["text"], lang) or q["id"] for q in report["questions"] if q["text"]}
     questions = []
     for q in report["questions"]:
@@ -203,7 +258,47 @@ def survey_view(ui: Ui, survey: dict[str, Any] | None, report: dict[str, Any]) -
         "callback": report["callback_requests"],
         "min_n": report["min_n"],
         "mixed": mixed,
+        "withheld": False,
     }
+
+
+def critics_view(ui: Ui, report: dict[str, Any], names: dict[str, str], zone: Any) -> dict[str, Any] | None:
+    """The critics' reasons and sessions, with texts in the page's language and alert links."""
+    critics = report.get("critics")
+    if critics is None:
+        return None
+    windows = dict(ui.conn.execute("SELECT id, name FROM windows"))
+    operators = dict(ui.conn.execute("SELECT id, name FROM operators"))
+    reasons = [
+        {**r, "label": _text(r["text"], ui.lang) or r["question"],
+         "rows": [{**o, "label": _text(o["text"], ui.lang) or o["option"] or str(o["value"])}
+                  for o in r["options"]]}
+        for r in critics["reasons"]
+    ]  # fmt: skip
+    latest = None
+    if critics["latest"] is not None:
+        latest = []
+        for c in critics["latest"]:
+            where = [c["device"]]
+            if c["window"]:
+                where.append(windows.get(c["window"]) or c["window"])
+            if c["operator"]:
+                where.append(operators.get(c["operator"]) or c["operator"])
+            asked = [ui.t(f"survey.asked_{k}") for k in ("help", "callback") if c[k]]
+            latest.append({
+                **c, "when": local_time(c["ts"], zone), "where": ", ".join(where), "asked": ", ".join(asked),
+                "picked": ", ".join(_text(r["text"], ui.lang) or r["option"] for r in c["reasons"]),
+                "links": [{"href": f"/alerts?tab={a['state']}#alert-{a['id']}", "id": a["id"],
+                           "state": ui.t(f"alerts.state.{a['state']}")} for a in c["alerts"]],
+            })  # fmt: skip
+    return {
+        **critics, "question_label": names.get(critics["question"], critics["question"]),
+        "reasons": reasons, "latest": latest,
+    }  # fmt: skip
+
+
+def _known(value: str | None, ids: set[str]) -> str | None:
+    return value if value in ids else None
 
 
 @router.get("/survey", include_in_schema=False)
@@ -212,22 +307,57 @@ def survey_page(ui: StaffUi) -> HTMLResponse:
     settings = office_settings.load(conn)
     period = pick_survey_period(ui, settings)
     params = ui.request.query_params
-    windows = list(conn.execute("SELECT id, name FROM windows ORDER BY name, id"))
+    departments = scopes.departments(conn)
+    windows = scopes.windows(conn)
+    operators = scopes.operators(conn)
     terminals = office_survey.terminals(conn)
-    window = params.get("window") if params.get("window") in {w for w, _ in windows} else None
-    device = params.get("device") if params.get("device") in terminals else None
+    chosen_scope = {
+        "department": _known(params.get("department"), {d["id"] for d in departments}),
+        "window": _known(params.get("window"), {w["id"] for w in windows}),
+        "operator": _known(params.get("operator"), {o["id"] for o in operators}),
+        "device": _known(params.get("device"), set(terminals)),
+    }
     revisions = [r["rev"] for r in office_survey.revisions(conn)]
     chosen = params.get("revision", "")
     revision = int(chosen) if chosen.isdigit() and int(chosen) in revisions else None
     survey = office_survey.survey_at(conn, revision) if revision is not None else office_survey.get(conn)
-    report = survey_report.report(
-        conn, period.lo, period.hi, device=device, window=window, settings=settings, revision=revision
-    )
+    staff = False  # a staff survey's report (its anonymity rule): set where the survey's kind is known
+    error = None
+    try:
+        report = survey_report.report(
+            conn, period.lo, period.hi, settings=settings, revision=revision, staff=staff, **chosen_scope
+        )
+    except survey_report.SurveyReportError as exc:  # a filter the staff rule refuses: the department only
+        error = str(exc)
+        report = survey_report.report(
+            conn, period.lo, period.hi, settings=settings, revision=revision, staff=staff,
+            department=chosen_scope["department"],
+        )  # fmt: skip
+    view = survey_view(ui, survey, report)
+    names = {q["id"]: q["label"] for q in view["questions"]}
+    view["critics"] = critics_view(ui, report, names, settings.zone)
     context = period_context(ui, period)
     context["presets"] = (DEFAULT_KEY, *PRESETS)
     return page(
-        ui, "survey.html", "survey.title", survey=survey, view=survey_view(ui, survey, report),
-        terminals=terminals, windows=windows, window=window, device=device, revisions=revisions,
+        ui, "survey.html", "survey.title", survey=survey, view=view, report=report, error=error,
+        terminals=terminals, departments=departments, windows=windows, operators=operators,
+        window=chosen_scope["window"], device=chosen_scope["device"],
+        department=chosen_scope["department"], operator=chosen_scope["operator"],
+        export_href=_export_href(period, chosen_scope), revisions=revisions,
         revision=revision, current_revision=revisions[0] if revisions else None,
         can_edit=ui.user is not None and ui.user.can(auth.ADMINS), **context,
     )  # fmt: skip
+
+
+def _export_href(period: Period, chosen: dict[str, str | None]) -> str | None:
+    """The export page's file for this period and scope, per question (None: the export takes one
+    scope and no terminal)."""
+    picked = [(k, v) for k, v in chosen.items() if v is not None]
+    if chosen["device"] is not None or len(picked) > 1:
+        return None
+    scope = f"{picked[0][0]}:{picked[0][1]}" if picked else ""
+    query = {
+        "kind": "survey", "from": period.first.isoformat(), "to": period.last.isoformat(), "scope": scope,
+        "format": "xlsx", "step": "total",
+    }  # fmt: skip
+    return "/export/file?" + urlencode(query)

@@ -5,14 +5,18 @@ ingest path; in Russian and English. The page's accessibility and its links are 
 
 from __future__ import annotations
 
+import io
 import re
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html import unescape
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 
 from edge_hub.alerts import rules as alert_rules
 from edge_hub.api import auth
@@ -20,10 +24,12 @@ from edge_hub.app import create_app
 from edge_hub.metrics import survey_report
 from edge_hub.office import scopes
 from edge_hub.office import settings as office_settings
+from edge_hub.office import shifts as shift_rules
 from edge_hub.office import survey as office_survey
 from edge_hub.runtime import Runtime
 from tests.edge_hub.metrics.test_survey_report import SURVEY
-from tests.helpers import SITE, FedHub, topic
+from tests.helpers import SITE, Broker, FedHub, HubProcess, topic
+from tests.ui.conftest import ADMIN, Site, add_cookies, assert_clean_log, seed_office, shot, signed_in
 from tests.ui.test_security_limits import sign_in
 
 PASSWORD = "correct horse"
@@ -170,3 +176,110 @@ def test_the_call_back_alert_shows_the_number_on_its_card_only(hub):
     assert "call back: rating 1 (csat)" in alert["title_en"]
     card = re.search(rf'id="alert-{alert["id"]}".*?</article>', client.get("/alerts").text, re.S).group(0)
     assert f'href="tel:{PHONE}"' in card and "перезвонить" in card
+
+
+# --- in the browser: filters by department and operator, critics, the export per question --------
+
+
+@pytest.fixture(scope="module")
+def survey_site(tmp_path_factory):
+    """The office of the shared ``site`` (seed_office: department d1, windows w1-w3, op-1..op-3 on
+    shift) plus a department d2 with window w4 and op-4, the survey, and visitors at two kiosks
+    today: kiosk-01 on w1 (op-1), kiosk-02 on w4 (op-4); critics with help / call back alerts."""
+    directory = tmp_path_factory.mktemp("survey-hub")
+    broker = Broker(directory / "broker").start()
+    now = int(time.time() * 1000)
+    hub = HubProcess(broker, directory / "hub")
+    seed_office(hub.db, now)
+    fed = FedHub(hub.db)
+    conn = fed.conn
+    office_survey.put(conn, SURVEY)
+    scopes.put_department(conn, "d2", "Выдача")
+    scopes.put_window(conn, "w4", "d2", "Окно 4")
+    scopes.put_operator(conn, "op-4", "Дмитрий Орлов")
+    scopes.assign_device(conn, "kiosk-01", "w1", now - 40 * DAY_MS)
+    scopes.assign_device(conn, "kiosk-02", "w4", now - 40 * DAY_MS)
+    shift_rules.add_shift(conn, "op-4", "w4", now - 40 * DAY_MS, now + 2 * DAY_MS)
+    visitors = {  # session: (kiosk, answers)
+        "v1": ("kiosk-01", [("csat", 5, {}), ("nps", 10, {}), ("solved", 1, {})]),
+        "v2": ("kiosk-01", [("csat", 1, {}), ("what_wrong", 1, {"option": "queue"}),
+                            ("help", 1, {"help": True})]),
+        "v3": ("kiosk-01", [("csat", 4, {}), ("nps", 8, {})]),
+        "v4": ("kiosk-02", [("csat", 2, {}), ("what_wrong", 2, {"option": "staff"}),
+                            ("callback", 1, {"callback": True, "phone": PHONE, "consent": True})]),
+        "v5": ("kiosk-02", [("csat", 5, {}), ("nps", 9, {})]),
+    }  # fmt: skip
+    items = []
+    for k, (session, (device, answers)) in enumerate(visitors.items()):
+        for i, (question, value, extra) in enumerate(answers):
+            ts = now - 3 * 3_600_000 + k * 300_000 + i * 30_000
+            items.append((ts, value, device, question, {"session": session, **extra}))
+    fed.presses(items)
+    alert_rules.evaluate(conn, now)
+    auth.create_first_admin(conn, ADMIN[0], ADMIN[1], ADMIN[1])
+    fed.close()
+    hub.start()
+    yield Site(f"http://127.0.0.1:{hub.port}", broker, hub, now)
+    hub.stop()
+    broker.stop()
+    assert_clean_log(hub)
+
+
+def test_in_the_browser_the_page_filters_by_department_and_operator_and_the_export_has_a_row_per_question(
+    survey_site, context, page
+):
+    url = survey_site.url
+    with signed_in(url, *ADMIN) as client:
+        add_cookies(context, url, client)
+    page.goto(url + "/survey")
+
+    def started() -> int:
+        return int(page.get_attribute("#survey-funnel", "data-started"))
+
+    assert started() == 5
+    page.select_option("#survey-scope select[name=department]", "d2")
+    page.click("#survey-scope button[type=submit]")
+    page.wait_for_url("**department=d2**")
+    assert started() == 2  # kiosk-02 on w4, the only window of d2
+    assert page.get_attribute("#survey-report tr[data-question=csat]", "data-n") == "2"
+    critic = page.locator("#survey-critic-sessions tr[data-session]")
+    assert critic.count() == 1 and critic.get_attribute("data-session") == "v4"
+    assert critic.get_attribute("data-callback") == "1" and PHONE not in page.content()
+    shot(page, "survey-department")
+    page.select_option("#survey-scope select[name=department]", "")
+    page.select_option("#survey-scope select[name=operator]", "op-1")
+    page.click("#survey-scope button[type=submit]")
+    page.wait_for_url("**operator=op-1**")
+    assert started() == 3  # kiosk-01 on w1, op-1 on shift
+    assert page.locator("#survey-critics").get_attribute("data-sessions") == "1"
+    assert page.get_attribute("ul[data-reasons=what_wrong] li[data-option=queue]", "data-count") == "1"
+    shot(page, "survey-operator")
+    link = page.locator("#survey-critic-sessions a[data-alert]")
+    alert_id = link.get_attribute("data-alert")
+    link.click()
+    page.wait_for_url("**/alerts**")
+    assert page.locator(f"#alert-{alert_id}").is_visible()
+    assert "администратор" in page.inner_text(f"#alert-{alert_id}")
+
+    # the export page: the survey per question for department d2, the survey page's 30 days
+    today = datetime.now(ZoneInfo("Europe/Moscow")).date()
+    page.goto(url + "/export")
+    page.fill("#export-form input[name=from]", (today - timedelta(days=29)).isoformat())
+    page.fill("#export-form input[name=to]", today.isoformat())
+    page.check("#export-kind input[value=survey]")
+    page.select_option("#export-form select[name=scope]", "department:d2")
+    page.check("input[name=format][value=xlsx]")
+    page.select_option("#export-form select[name=step]", "total")
+    shot(page, "export-survey")
+    with page.expect_download() as info:
+        page.click("#export-form button[type=submit]")
+    download = info.value
+    assert download.suggested_filename.startswith("otklik-survey-")
+    book = load_workbook(io.BytesIO(Path(download.path()).read_bytes()))
+    rows = list(book["Опрос"].iter_rows(values_only=True))
+    header = rows[0]
+    by_question = {row[2]: dict(zip(header, row, strict=True)) for row in rows[1:]}
+    assert list(by_question) == [q["id"] for q in SURVEY["questions"]]
+    assert by_question["csat"]["Ответов, n"] == 2 and by_question["csat"]["Срез"] == "отдел d2"
+    assert by_question["what_wrong"]["Распределение ответов"] == "Очередь: 0; Сотрудник: 1; Другое: 0"
+    assert by_question["csat"]["Начали опрос (сессий)"] == 2

@@ -4,6 +4,10 @@ A date-time without an offset is office local time (the ``timezone`` setting), s
 ``from=2026-11-01&to=2026-12-01`` is the office's November. Refusals are 422 with an
 "English / Russian" ``detail``: an unknown format, language or step, ``to`` not after ``from``,
 a scope id that is not an id, more than ``MAX_ROWS`` (10,000) rows at any step.
+
+``kind=survey`` exports the survey per question instead (:func:`edge_hub.metrics.export.build_survey`):
+a row per question and slot (day, hour or the whole period), with the same scope filters; at
+most ``SURVEY_MAX_SLOTS`` (1,000) slots. The default ``kind=metrics`` is the metrics table.
 """
 
 from __future__ import annotations
@@ -52,13 +56,19 @@ def get_export(
     operator: Annotated[ScopeId, Query(description="Only this operator")] = None,
     department: Annotated[ScopeId, Query(description="Only the windows of this department")] = None,
     device: Annotated[ScopeId, Query(description="Only this device")] = None,
+    kind: Annotated[
+        Literal["metrics", "survey"],
+        Query(description="metrics: the metrics per slot; survey: the survey per question (and slot)"),
+    ] = "metrics",
 ) -> Response:
-    """Every metric with its n per row (an empty value: not enough data) and the flagged presses."""
+    """Every metric with its n per row (an empty value: not enough data) and the flagged presses;
+    or (``kind=survey``) each survey question's n, metric, distribution, time and funnel counts."""
     settings = office_settings.load(store.conn)
     lo, hi = _ms(from_, settings.zone), _ms(to, settings.zone)
     scope = summary.Scope(window=window, operator=operator, device=device, department=department)
     try:
-        table = export.build(store.conn, lo, hi, scope, step=step, lang=lang, settings=settings)
+        make = export.build_survey if kind == "survey" else export.build
+        table = make(store.conn, lo, hi, scope, step=step, lang=lang, settings=settings)
         body = export.write(table, fmt)
     except export.ExportError as exc:
         raise HTTPException(422, detail=str(exc)) from None

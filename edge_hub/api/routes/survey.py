@@ -8,7 +8,11 @@ to every terminal as its retained config with the next revision. Refusals (422) 
 
 ``GET /api/v1/survey/report`` is the survey's report for a period (each question's answers,
 metric, distribution and time on screen; the completion funnel; help and call-back requests),
-from :mod:`edge_hub.metrics.survey_report`; any caller that reads may call it.
+from :mod:`edge_hub.metrics.survey_report`; any caller that reads may call it. It narrows to a
+``department`` (its windows), a ``window``, an ``operator`` and / or a ``device``, and lists the
+critics (sessions with a negative main answer): their reasons and sessions, each with its critic
+alerts. A staff survey's report (``staff``) is withheld below ``min_n`` sessions and refuses the
+filters narrower than a department (422).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from edge_hub.errors import ContractError
 from edge_hub.ingest.contract import Contract
 from edge_hub.metrics import survey_report
 from edge_hub.office import survey as office_survey
+from edge_hub.office.scopes import ID_PATTERN
 from edge_hub.runtime import NotConnected
 
 router = APIRouter(tags=["survey"], route_class=Route, responses=API_REFUSALS)
@@ -178,20 +183,76 @@ class Funnel(BaseModel):
     )
 
 
+class CriticOption(BaseModel):
+    value: int | None = Field(description="The option's 1-based position (null: no longer in the survey)")
+    option: str | None
+    text: Text | None
+    count: int = Field(description="Critics who picked it")
+
+
+class CriticReason(BaseModel):
+    question: str = Field(description="A choice question answered by critics")
+    text: Text | None
+    n: int = Field(description="Critics who answered it")
+    options: list[CriticOption]
+
+
+class CriticPick(BaseModel):
+    question: str
+    option: str
+    text: Text | None
+
+
+class CriticAlert(BaseModel):
+    id: int = Field(description="The critic alert (GET /api/v1/alerts/{id})")
+    state: str = Field(description="open, acknowledged or resolved")
+
+
+class CriticSession(BaseModel):
+    session: str
+    ts: int = Field(description="The session's first answer, epoch ms")
+    device: str
+    window: str | None
+    operator: str | None
+    question: str = Field(description="The main question")
+    value: int | None = Field(description="The main answer (negative on its scale)")
+    reasons: list[CriticPick] = Field(description="The options the visitor picked")
+    help: bool = Field(description="Asked for an administrator now")
+    callback: bool = Field(description="Asked for a call back (the number is never in a report)")
+    alerts: list[CriticAlert] = Field(description="The critic alerts of the session's events")
+
+
+class Critics(BaseModel):
+    question: str = Field(description="The main question: the survey's first (else the office's)")
+    sessions: int = Field(description="Sessions whose trusted main answer is negative on its scale")
+    reasons: list[CriticReason] = Field(description="Per choice question, the critics' picks")
+    latest: list[CriticSession] | None = Field(
+        description=f"The newest {survey_report.CRITICS_SHOWN} critic sessions, newest first; null for a "
+        "staff survey"
+    )
+
+
 class SurveyReportOut(BaseModel):
     from_: datetime = Field(alias="from", serialization_alias="from")
     to: datetime
-    device: str | None
+    department: str | None = Field(None, description="Only the windows of this department")
     window: str | None
+    operator: str | None = None
+    device: str | None
     min_n: int = Field(description="Fewer answers than this: 'not enough data'")
     survey: bool = Field(description="Whether the office has a survey (else only questions seen)")
+    staff: bool = Field(False, description="A staff survey's report (anonymity rule, see withheld)")
+    withheld: bool = Field(False, description="Staff survey with fewer than min_n sessions: nothing is given")
+    withheld_reason: str | None = Field(None, description="'not enough people' when withheld")
+    needed: int | None = Field(None, description="When withheld: the sessions needed to show the report")
     questions: list[ReportQuestion]
-    funnel: Funnel
-    help_requests: int = Field(description="Visitors who asked for an administrator now (trusted)")
-    callback_requests: int = Field(description="Visitors who asked to be called back (trusted)")
+    funnel: Funnel | None = Field(description="Null when withheld")
+    help_requests: int | None = Field(description="Visitors who asked for an administrator now (trusted)")
+    callback_requests: int | None = Field(description="Visitors who asked to be called back (trusted)")
     revision: int | None = Field(description="Only the answers of this survey revision; null: all")
     revisions: list[RevisionCount] = Field(description="The survey revisions the period's answers came from")
     mixed: list[str] = Field(description="Questions answered under more than one wording in the period")
+    critics: Critics | None = Field(None, description="Negative main answers; null when withheld")
 
 
 @router.get(
@@ -204,6 +265,10 @@ def get_survey_report(
     device: Annotated[str | None, Query(description="Only this device")] = None,
     window: Annotated[str | None, Query(description="Only this window")] = None,
     revision: Annotated[int | None, Query(description="Only the answers of this survey revision")] = None,
+    department: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="Only the windows of this department")
+    ] = None,
+    operator: Annotated[str | None, Query(pattern=ID_PATTERN, description="Only this operator")] = None,
 ) -> dict[str, Any]:
     """Each question of the survey (and any other answered in a session), the funnel, the time per
     question, help and call-back requests; at most ``REPORT_MAX_DAYS`` (400) days."""
@@ -217,5 +282,11 @@ def get_survey_report(
             detail=f"a report covers at most {REPORT_MAX_DAYS} days: choose a shorter period / "
             f"отчёт — не больше {REPORT_MAX_DAYS} дней: сократите период",
         )
-    out = survey_report.report(store.conn, lo, hi, device=device, window=window, revision=revision)
+    try:
+        out = survey_report.report(
+            store.conn, lo, hi, device=device, window=window, revision=revision, department=department,
+            operator=operator,
+        )  # fmt: skip
+    except survey_report.SurveyReportError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
     return {**out, "from": iso(lo), "to": iso(hi)}
