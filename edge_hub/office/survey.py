@@ -36,6 +36,11 @@ on that device then (:data:`REVISION_OF_EVENT`: the last config sent to the devi
 the answer's time; a terminal that was offline applies it later, so its first answers after a
 change may be counted under the new revision). A survey saved before revisions existed becomes
 revision 1, and the configs already sent carry it from time 0.
+
+Long: the survey's rules, its revisions, several surveys and their assignments are one model
+with one write path (:func:`put`, :func:`assign`, :func:`retire` all end in :func:`_refresh`);
+split, the rule "every change sends exactly the terminals whose survey changed" would be in three
+places.
 """
 
 from __future__ import annotations

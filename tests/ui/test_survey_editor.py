@@ -81,7 +81,8 @@ def test_an_admin_builds_a_survey_from_the_bank_and_saves_a_new_revision(office,
     csrf = form_token(client, "/survey/edit")
     saved = client.post("/survey/edit", data=_form(csrf, BANKED), follow_redirects=False)
     assert saved.status_code == 303, _error(saved.text)
-    assert saved.headers["location"] == "/survey/edit?survey=main&saved=1&sent=0"  # no broker here: sent when it connects
+    # no broker here: sent when it connects
+    assert saved.headers["location"] == "/survey/edit?survey=main&saved=1&sent=0"
     survey = office_survey.get(fed.conn)
     assert [q["id"] for q in survey["questions"]] == ["csat", "ces", "what_wrong", "nps", "fcr"]
     assert survey["questions"][0] == bank.question("csat")  # the bank's wording, id and scale

@@ -69,6 +69,7 @@ SEMANTIC_422 = (
     r"|^/api/v1/served$"
     r"|^/api/v1/settings$"
     r"|^/api/v1/survey(/report)?$"  # the contract's config schema and the earlier-question rule; a period
+    r"|^/api/v1/surveys/"  # the same survey rules; assigning to devices or departments that exist
 )
 _POSITIVE = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 #: the methods that change something: where an api:read token is refused
