@@ -318,9 +318,11 @@ def build_survey(
     settings: OfficeSettings | None = None,
     now_ms: int | None = None,
     staff: bool = False,
+    survey_id: str | None = None,
 ) -> SurveyTable:
     """The survey report of [from, to) per question, for the scope, one row per question and slot
-    (``step``: a local day, an hour, or ``total``); ``staff`` as in the survey report."""
+    (``step``: a local day, an hour, or ``total``); ``staff`` and ``survey_id`` as in the survey
+    report (a staff survey is always under its rule)."""
     _check(step, lang, from_ms, to_ms)
     scope = summary.Scope() if scope is None else scope
     settings = settings or office_settings.load(conn)
@@ -328,7 +330,9 @@ def build_survey(
     rows: list[SurveyRow] = []
     for lo, hi in _exact_slots(settings, from_ms, to_ms, step):
         try:
-            r = survey_report.report(conn, lo, hi, settings=settings, staff=staff, **filters)
+            r = survey_report.report(
+                conn, lo, hi, settings=settings, staff=staff, survey_id=survey_id, **filters
+            )
         except survey_report.SurveyReportError as exc:
             raise ExportError(str(exc)) from None
         start, end = settings.local(lo), settings.local(hi)

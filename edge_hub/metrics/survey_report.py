@@ -228,11 +228,22 @@ def report(
     department: str | None = None,
     operator: str | None = None,
     staff: bool = False,
+    survey_id: str | None = None,
 ) -> dict[str, Any]:
     """The survey report of [from, to) (epoch ms), for a department, a window, an operator and / or
     a device if given, and for the answers of one survey revision if ``revision`` is given;
     ``staff``: a staff survey's report, under the rule of the module's doc (refuses a device, a
-    window or an operator with :class:`SurveyReportError`)."""
+    window or an operator with :class:`SurveyReportError`).
+
+    ``survey_id``: the report of that survey (its answers: those given under its revisions; a
+    staff survey always under the staff rule). Without it, the main survey's, with the answers of
+    no known revision too (answers given before the hub kept revisions), never another survey's."""
+    sid = survey_id or office_survey.MAIN
+    card = office_survey.info(conn, sid)
+    if card is None:
+        raise SurveyReportError(f"no survey {sid!r} / опроса {sid!r} нет")
+    staff = staff or card["audience"] == office_survey.STAFF
+    own = {r["rev"] for r in office_survey.revisions(conn, sid)}
     filters = {"department": department, "window": window, "operator": operator, "device": device}
     if staff and any(filters[k] is not None for k in STAFF_REFUSED):
         raise SurveyReportError(
@@ -242,12 +253,16 @@ def report(
         )
     settings = settings or office_settings.load(conn)
     history = {r["rev"]: r["survey"] for r in office_survey.revisions(conn)}
-    survey = history.get(revision) if revision is not None else office_survey.get(conn)
+    if revision is not None:
+        survey = history.get(revision) if revision in own else None
+    else:
+        survey = office_survey.get(conn, sid)
     asked = list((survey or {}).get("questions") or ())
     by_id = {q["id"]: q for q in asked}
     answers = _answers(conn, from_ms, to_ms, filters)
     if revision is not None:
         answers = [a for a in answers if a.rev == revision]
+    answers = [a for a in answers if a.rev in own or (survey_id is None and a.rev is None)]
     revs_seen: dict[int | None, int] = defaultdict(int)
     # question -> wording -> {"revs": set, "n": trusted answers, "question": its definition}
     wordings: dict[str, dict[str | None, dict[str, Any]]] = defaultdict(dict)
@@ -298,7 +313,8 @@ def report(
 
     base = {
         "from_ms": from_ms, "to_ms": to_ms, **filters, "min_n": settings.min_n,
-        "survey": survey is not None, "revision": revision, "staff": staff,
+        "survey": survey is not None, "survey_id": sid, "survey_name": card["name"],
+        "audience": card["audience"], "revision": revision, "staff": staff,
     }  # fmt: skip
     if staff and len(sessions) < settings.min_n:
         return {

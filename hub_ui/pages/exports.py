@@ -20,6 +20,7 @@ from edge_hub.api import auth
 from edge_hub.metrics import export, summary
 from edge_hub.office import scopes
 from edge_hub.office import settings as office_settings
+from edge_hub.office import survey as office_survey
 from hub_ui import i18n
 from hub_ui.core import Ui, finish, nav, page, require
 
@@ -146,8 +147,17 @@ def export_file(ui: StaffUi) -> Response:
         return refuse("export.bad_scope")
     lo, hi = settings.at(first, dtime(0)), settings.at(last + timedelta(days=1), dtime(0))
     try:
-        make = export.build_survey if form["kind"] == "survey" else export.build
-        table = make(ui.conn, lo, hi, scope, step=form["step"], lang=form["file_lang"], settings=settings)
+        if form["kind"] == "survey":
+            sid = ui.request.query_params.get("survey")
+            known = {s["id"] for s in office_survey.surveys(ui.conn)}
+            table = export.build_survey(
+                ui.conn, lo, hi, scope, step=form["step"], lang=form["file_lang"], settings=settings,
+                survey_id=sid if sid in known else None,
+            )  # fmt: skip
+        else:
+            table = export.build(
+                ui.conn, lo, hi, scope, step=form["step"], lang=form["file_lang"], settings=settings
+            )
         body = export.write(table, form["format"])
     except export.ExportError as exc:
         return _page(ui, form, settings.timezone, str(exc), 422)

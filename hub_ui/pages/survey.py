@@ -317,20 +317,29 @@ def survey_page(ui: StaffUi) -> HTMLResponse:
         "operator": _known(params.get("operator"), {o["id"] for o in operators}),
         "device": _known(params.get("device"), set(terminals)),
     }
-    revisions = [r["rev"] for r in office_survey.revisions(conn)]
+    surveys = [
+        s for s in office_survey.surveys(conn) if s["rev"] is not None or s["id"] == office_survey.MAIN
+    ]
+    for s in surveys:
+        s["label"] = ui.t("surveys.main_name") if s["name"] == office_survey.MAIN_NAME else s["name"]
+    sid = _known(params.get("survey"), {s["id"] for s in surveys}) or office_survey.MAIN
+    card = next(s for s in surveys if s["id"] == sid)
+    staff, running = card["audience"] == office_survey.STAFF, card["terminals"]
+    revisions = [r["rev"] for r in office_survey.revisions(conn, sid)]
     chosen = params.get("revision", "")
     revision = int(chosen) if chosen.isdigit() and int(chosen) in revisions else None
-    survey = office_survey.survey_at(conn, revision) if revision is not None else office_survey.get(conn)
-    staff = False  # a staff survey's report (its anonymity rule): set where the survey's kind is known
+    survey = office_survey.survey_at(conn, revision) if revision is not None else office_survey.get(conn, sid)
     error = None
+    survey_arg = sid if sid != office_survey.MAIN else None
     try:
         report = survey_report.report(
-            conn, period.lo, period.hi, settings=settings, revision=revision, staff=staff, **chosen_scope
-        )
+            conn, period.lo, period.hi, settings=settings, revision=revision, survey_id=survey_arg,
+            **chosen_scope,
+        )  # fmt: skip
     except survey_report.SurveyReportError as exc:  # a filter the staff rule refuses: the department only
         error = str(exc)
         report = survey_report.report(
-            conn, period.lo, period.hi, settings=settings, revision=revision, staff=staff,
+            conn, period.lo, period.hi, settings=settings, revision=revision, survey_id=survey_arg,
             department=chosen_scope["department"],
         )  # fmt: skip
     view = survey_view(ui, survey, report)
@@ -340,16 +349,17 @@ def survey_page(ui: StaffUi) -> HTMLResponse:
     context["presets"] = (DEFAULT_KEY, *PRESETS)
     return page(
         ui, "survey.html", "survey.title", survey=survey, view=view, report=report, error=error,
-        terminals=terminals, departments=departments, windows=windows, operators=operators,
+        terminals=running, departments=departments, windows=windows, operators=operators,
         window=chosen_scope["window"], device=chosen_scope["device"],
         department=chosen_scope["department"], operator=chosen_scope["operator"],
-        export_href=_export_href(period, chosen_scope), revisions=revisions,
+        export_href=_export_href(period, chosen_scope, sid), revisions=revisions, surveys=surveys,
+        survey_id=sid, staff=staff,
         revision=revision, current_revision=revisions[0] if revisions else None,
         can_edit=ui.user is not None and ui.user.can(auth.ADMINS), **context,
     )  # fmt: skip
 
 
-def _export_href(period: Period, chosen: dict[str, str | None]) -> str | None:
+def _export_href(period: Period, chosen: dict[str, str | None], survey_id: str) -> str | None:
     """The export page's file for this period and scope, per question (None: the export takes one
     scope and no terminal)."""
     picked = [(k, v) for k, v in chosen.items() if v is not None]
@@ -359,5 +369,6 @@ def _export_href(period: Period, chosen: dict[str, str | None]) -> str | None:
     query = {
         "kind": "survey", "from": period.first.isoformat(), "to": period.last.isoformat(), "scope": scope,
         "format": "xlsx", "step": "total",
+        **({"survey": survey_id} if survey_id != office_survey.MAIN else {}),
     }  # fmt: skip
     return "/export/file?" + urlencode(query)

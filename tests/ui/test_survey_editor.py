@@ -293,3 +293,24 @@ def test_a_condition_the_form_cannot_say_is_kept_and_a_garbled_one_refused(offic
     garbled = _form(csrf, [{"source": "bank:csat"}, custom_wrong, kept | {"show_if": "[1]"}], langs=["ru"])
     answer = client.post("/survey/edit", data=garbled)
     assert answer.status_code == 422 and "Вопрос 3: форма пришла искажённой" in _error(answer.text)
+
+
+def test_the_survey_page_picks_a_survey_and_a_staff_one_is_withheld(office):
+    """Several surveys: the Survey page offers them, each with its own report; the staff survey's
+    report says it is withheld below min_n, and its export is the staff survey's."""
+    fed, client = office
+    office_survey.put(fed.conn, {"questions": [bank.question("csat")]})
+    office_survey.put(fed.conn, {"questions": [bank.question("enps")]}, survey_id="staff", name="Команда",
+                      audience="staff")  # fmt: skip
+    office_survey.assign(fed.conn, "staff", devices=["kiosk-01"])
+    html = client.get("/survey").text
+    assert 'id="survey-pick"' in html and '<option value="staff">Команда' in html
+    staff = client.get("/survey", params={"survey": "staff"}).text
+    assert 'id="survey-withheld"' in staff and 'href="/survey/edit?survey=staff"' in staff
+    link = unescape(re.search(r'href="(/export/file\?[^"]+)"', html).group(1))
+    assert "kind=survey" in link and "survey=" not in link  # the main survey's file
+    answer = client.get(link + "&survey=staff")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/vnd.openxml")
+    editor = client.get("/survey/edit").text  # the list names both, the staff one by its audience
+    assert 'id="survey-staff"' in editor and "сотрудники (анонимный eNPS)" in editor
+    assert client.get("/survey", params={"survey": "nope"}).status_code == 200  # unknown: the main one

@@ -23,6 +23,7 @@ from edge_hub.api.routes import Route
 from edge_hub.metrics import export, summary
 from edge_hub.office import settings as office_settings
 from edge_hub.office.scopes import ID_PATTERN
+from edge_hub.office.survey import SURVEY_ID
 
 router = APIRouter(tags=["export"], route_class=Route, responses=API_REFUSALS)
 
@@ -60,6 +61,10 @@ def get_export(
         Literal["metrics", "survey"],
         Query(description="metrics: the metrics per slot; survey: the survey per question (and slot)"),
     ] = "metrics",
+    survey: Annotated[
+        str | None,
+        Query(pattern="^" + SURVEY_ID + "$", description="kind=survey: this survey (default: the main one)"),
+    ] = None,
 ) -> Response:
     """Every metric with its n per row (an empty value: not enough data) and the flagged presses;
     or (``kind=survey``) each survey question's n, metric, distribution, time and funnel counts."""
@@ -67,8 +72,12 @@ def get_export(
     lo, hi = _ms(from_, settings.zone), _ms(to, settings.zone)
     scope = summary.Scope(window=window, operator=operator, device=device, department=department)
     try:
-        make = export.build_survey if kind == "survey" else export.build
-        table = make(store.conn, lo, hi, scope, step=step, lang=lang, settings=settings)
+        if kind == "survey":
+            table = export.build_survey(
+                store.conn, lo, hi, scope, step=step, lang=lang, settings=settings, survey_id=survey
+            )
+        else:
+            table = export.build(store.conn, lo, hi, scope, step=step, lang=lang, settings=settings)
         body = export.write(table, fmt)
     except export.ExportError as exc:
         raise HTTPException(422, detail=str(exc)) from None

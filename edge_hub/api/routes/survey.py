@@ -241,6 +241,9 @@ class SurveyReportOut(BaseModel):
     device: str | None
     min_n: int = Field(description="Fewer answers than this: 'not enough data'")
     survey: bool = Field(description="Whether the office has a survey (else only questions seen)")
+    survey_id: str = Field("main", description="The survey reported (main: the office's main survey)")
+    survey_name: str = Field("main", description="Its name")
+    audience: str = Field("visitors", description="visitors, or staff (then the staff rule holds)")
     staff: bool = Field(False, description="A staff survey's report (anonymity rule, see withheld)")
     withheld: bool = Field(False, description="Staff survey with fewer than min_n sessions: nothing is given")
     withheld_reason: str | None = Field(None, description="'not enough people' when withheld")
@@ -269,6 +272,14 @@ def get_survey_report(
         str | None, Query(pattern=ID_PATTERN, description="Only the windows of this department")
     ] = None,
     operator: Annotated[str | None, Query(pattern=ID_PATTERN, description="Only this operator")] = None,
+    survey: Annotated[
+        str | None,
+        Query(
+            pattern="^" + office_survey.SURVEY_ID + "$",
+            description="This survey's report (its answers only; a staff survey under the staff rule); "
+            "default: the main survey",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Each question of the survey (and any other answered in a session), the funnel, the time per
     question, help and call-back requests; at most ``REPORT_MAX_DAYS`` (400) days."""
@@ -285,7 +296,7 @@ def get_survey_report(
     try:
         out = survey_report.report(
             store.conn, lo, hi, device=device, window=window, revision=revision, department=department,
-            operator=operator,
+            operator=operator, survey_id=survey,
         )  # fmt: skip
     except survey_report.SurveyReportError as exc:
         raise HTTPException(422, detail=str(exc)) from None

@@ -81,7 +81,7 @@ def get_survey(store: StoreDep, survey_id: str = SurveyId) -> SurveyCard:
     return _card(store.conn, survey_id, with_survey=True)
 
 
-@router.put("/{survey_id}", response_model=SurveyCard, responses=refusals(400, 422))
+@router.put("/{survey_id}", response_model=SurveyCard, responses=refusals(400, 404, 422))
 def put_survey(
     runtime: RuntimeDep, writer: WriterDep, body: SurveyIn, survey_id: str = SurveyId
 ) -> SurveyCard:
@@ -103,7 +103,7 @@ def put_survey(
     return _card(writer.conn, survey_id, with_survey=True)
 
 
-@router.put("/{survey_id}/assignments", response_model=SurveyCard, responses=refusals(404, 422))
+@router.put("/{survey_id}/assignments", response_model=SurveyCard, responses=refusals(400, 404, 422))
 def put_assignments(
     runtime: RuntimeDep, writer: WriterDep, body: Assigned, survey_id: str = SurveyId
 ) -> SurveyCard:

@@ -192,3 +192,40 @@ def test_the_api_assigns_and_retires_and_the_terminals_get_it_over_mqtt(make_hub
             assert refused.status_code == 422 and "visitors' surveys" in refused.json()["detail"]
     finally:
         listener.close()
+
+
+def test_each_survey_has_its_report_and_a_staff_one_is_withheld_under_min_n(office):
+    """Answers through the real ingest path: the main survey's report never counts another
+    survey's answers; a staff survey's report follows the staff rule by its audience alone."""
+    from edge_hub.metrics import survey_report
+    from edge_hub.office import settings as office_settings
+
+    conn = office.conn
+    settings = office_settings.load(conn)
+    settings.trust.flag_after_hours = False
+    office_settings.save(conn, settings)
+    office_survey.put(conn, CSAT)
+    office_survey.put(conn, STAFF, survey_id="staff", name="eNPS", audience="staff")
+    office_survey.assign(conn, "staff", devices=["kiosk-02"])
+    conn.execute("UPDATE device_config_revs SET sent_at = 0")  # the configs were there before the answers
+    conn.commit()
+    now = 1_795_000_000_000
+    items = [(now + k * 60_000, 4, "kiosk-01", "csat", {"session": f"v{k}"}) for k in range(6)]
+    items += [(now + k * 60_000, 9, "kiosk-02", "enps", {"session": f"s{k}"}) for k in range(3)]
+    office.presses(items)
+    lo, hi = now - 1, now + 3_600_000
+    main = survey_report.report(conn, lo, hi)
+    assert [(q["id"], q["n"]) for q in main["questions"]] == [("csat", 6)]  # no enps among the visitors'
+    assert main["survey_id"] == "main" and not main["staff"]
+    staff = survey_report.report(conn, lo, hi, survey_id="staff")
+    assert staff["staff"] and staff["withheld"] and staff["needed"] == settings.min_n
+    assert staff["questions"] == [] and staff["funnel"] is None
+    with pytest.raises(survey_report.SurveyReportError, match="name a person"):
+        survey_report.report(conn, lo, hi, survey_id="staff", device="kiosk-02")
+    office.presses([(now + (10 + k) * 60_000, 7, "kiosk-02", "enps", {"session": f"t{k}"})
+                    for k in range(settings.min_n)])  # fmt: skip
+    shown = survey_report.report(conn, lo, hi, survey_id="staff")
+    assert not shown["withheld"] and shown["questions"][0]["n"] == 3 + settings.min_n
+    assert shown["critics"]["latest"] is None, "no list of single answers in a staff survey"
+    with pytest.raises(survey_report.SurveyReportError, match="no survey"):
+        survey_report.report(conn, lo, hi, survey_id="nope")
