@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -32,7 +33,9 @@ from edge_hub.sync import tokens as sync_tokens
 from tests.helpers import Broker, HubProcess, db_rows, wait_until
 from tests.ui.conftest import assert_clean_log, shot
 
-TABLETS = ("tablet-01", "tablet-02", "tablet-03", "tablet-04", "tablet-05", "tablet-06", "tablet-07")
+TABLETS = (
+    "tablet-01", "tablet-02", "tablet-03", "tablet-04", "tablet-05", "tablet-06", "tablet-07", "tablet-08",
+)  # fmt: skip
 LANDSCAPE = {"width": 1280, "height": 800}
 PORTRAIT = {"width": 800, "height": 1280}
 WHAT_WRONG = {
@@ -506,3 +509,56 @@ def test_the_page_s_survey_engine_does_what_the_firmware_s_does(kiosk_hub, chrom
     for k, (fw, web) in enumerate(zip(steps, js[:-1], strict=True)):
         assert web == fw, f"after {actions[k]}"
     assert any(s["events"] for s in steps)
+
+
+def test_an_admin_builds_a_survey_in_the_editor_assigns_it_and_the_tablet_shows_it(kiosk_hub, chromium):
+    """Issue 15's whole path in the browser: the admin makes a survey from the question bank on the
+    editor page, assigns it to one web kiosk, and that tablet (open all along on the main survey)
+    shows it within seconds; a visitor's answers to it are stored once; the report of that survey
+    counts them, the main survey's does not."""
+    from edge_hub.api import auth
+    from tests.ui.conftest import add_cookies, signed_in
+
+    device = TABLETS[7]
+    store = Store.open(kiosk_hub.hub.db)
+    try:
+        if not auth.users(store.conn):
+            auth.create_first_admin(store.conn, "admin", "correct horse 15", "correct horse 15")
+    finally:
+        store.close()
+    with tablet(chromium) as kiosk:
+        kiosk.goto(kiosk_hub.link(device))
+        screen(kiosk, "welcome")
+        kiosk.wait_for_selector("#kiosk[data-rev]:not([data-rev=''])")
+        before = kiosk.get_attribute("#kiosk", "data-rev")
+        context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+        try:
+            with signed_in(kiosk_hub.url, "admin", "correct horse 15") as client:
+                add_cookies(context, kiosk_hub.url, client)
+            admin = context.new_page()
+            admin.goto(kiosk_hub.url + "/survey/edit?new=1&lang=en")
+            admin.fill("input[name=name]", "Tablet at the exit")
+            admin.select_option("select[name='q1.source']", "bank:ces")
+            admin.wait_for_selector("input[name='q1.id'][value=ces][readonly]")
+            admin.check(f"#survey-assign input[name=devices][value='{device}']")
+            admin.click("#editor-save")
+            admin.wait_for_url("**/survey/edit?survey=*&saved=*")
+            assert device in admin.locator("#survey-list").inner_text()
+            sid = admin.url.split("survey=")[1].split("&")[0]
+        finally:
+            context.close()
+        started = time.monotonic()
+        kiosk.wait_for_selector(f"#kiosk:not([data-rev='{before}'])", timeout=15_000)
+        assert time.monotonic() - started < 15
+        visitor(kiosk, "en", [("csat", 4), ("ces", 6)])
+        shot(kiosk, "webkiosk-assigned-thanks")
+        events = kiosk_hub.wait_events(device, 2)
+    assert [(e["question"], e["value"]) for e in events] == [("csat", 4), ("ces", 6)]
+    now = datetime.now(UTC)
+    period = {"from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(hours=1)).isoformat()}
+    report = httpx.get(kiosk_hub.url + "/api/v1/survey/report", params={**period, "survey": sid},
+                       headers=kiosk_hub.auth, timeout=10).json()  # fmt: skip
+    assert [(q["id"], q["n"]) for q in report["questions"]] == [("csat", 1), ("ces", 1)]
+    main = httpx.get(kiosk_hub.url + "/api/v1/survey/report", params={**period, "device": device},
+                     headers=kiosk_hub.auth, timeout=10).json()  # fmt: skip
+    assert all(q["n"] == 0 for q in main["questions"]), "another survey's answers stay out of main's"
