@@ -320,7 +320,7 @@ def report(
         return {
             **base, "withheld": True, "withheld_reason": NOT_ENOUGH_PEOPLE, "needed": settings.min_n,
             "questions": [], "funnel": None, "help_requests": None, "callback_requests": None,
-            "revisions": [], "mixed": [], "critics": None,
+            "revisions": [], "mixed": [], "critics": None, "csi": None,
         }  # fmt: skip
 
     questions = []
@@ -366,7 +366,36 @@ def report(
         ],
         "mixed": [q["id"] for q in questions if q["mixed"]],
         "critics": _critics(conn, main, main_scale, by_id, sessions, about, listed=not staff),
+        "csi": _csi(hists, settings.min_n),
     }
+
+
+def _csi(hists: dict[str, dict[int, int]], min_n: int) -> dict[str, Any] | None:
+    """The CSI of the question bank's importance / satisfaction pairs (``csi.<param>.imp`` and
+    ``csi.<param>.sat``, csat5) answered in the period: each parameter's satisfaction scaled to
+    0-100, weighted by its mean importance (:func:`edge_hub.metrics.formulas.csi`; domain.md's
+    "CSI"); a parameter whose importance has fewer than ``min_n`` answers gets no weight. None when
+    no pair was answered; ``value`` None below ``min_n`` (the thinnest weighted parameter's n)."""
+    params = sorted(
+        qid[4:-4] for qid in hists if qid.startswith("csi.") and qid.endswith(".sat")
+        and f"csi.{qid[4:-4]}.imp" in hists
+    )  # fmt: skip
+    if not params:
+        return None
+    scale = f.SCALES["csat5"]
+    sat = {p: {v: n for v, n in hists[f"csi.{p}.sat"].items() if scale.contains(v)} for p in params}
+    weights: dict[str, float] = {}
+    for p in params:
+        imp = {v: n for v, n in hists[f"csi.{p}.imp"].items() if scale.contains(v)}
+        total = sum(imp.values())
+        weights[p] = sum(v * n for v, n in imp.items()) / total if total >= min_n else 0.0
+    out: dict[str, Any] = {"params": params, "weights": weights, "value": None, "n": 0, "parts": {}}
+    if not any(weights.values()):
+        out["reason"] = f.NOT_ENOUGH_DATA
+        return out
+    r = f.csi(sat, weights, "csat5", min_n=min_n)
+    out.update(value=r.value, n=r.n, parts=dict(r.parts), reason=r.reason)
+    return out
 
 
 def _critics(

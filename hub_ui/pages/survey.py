@@ -104,6 +104,14 @@ i18n.register({
         "Позвать администратора просили: {help}; перезвонить: {callback}.",
         "Asked for an administrator: {help}; for a call back: {callback}.",
     ),
+    "survey.csi": ("Индекс CSI", "CSI"),
+    "survey.csi_note": (
+        "По парам вопросов банка «важность / удовлетворённость»: удовлетворённость по каждому параметру "
+        "(0–100), взвешенная его средней важностью.",
+        "From the bank's importance / satisfaction pairs: each parameter's satisfaction (0–100) weighted by "
+        "its mean importance.",
+    ),
+    "survey.csi_value": ("{value} из 100 (n = {n})", "{value} of 100 (n = {n})"),
     "survey.min_n": (
         "Показатель — от {min_n} ответов; подозрительные нажатия не учтены.",
         "A score is shown from {min_n} answers; suspicious presses are left out.",

@@ -232,6 +232,15 @@ class Critics(BaseModel):
     )
 
 
+class Csi(BaseModel):
+    params: list[str] = Field(description="The parameters (csi.<param>.imp and .sat both answered)")
+    weights: dict[str, float] = Field(description="Each one's mean importance (0: fewer than min_n answers)")
+    value: float | None = Field(description="0..100; null: not enough data")
+    n: int = Field(description="The thinnest weighted parameter's satisfaction answers")
+    parts: dict[str, float | int | None] = Field(description="Each parameter's satisfaction, 0..100")
+    reason: str | None = None
+
+
 class SurveyReportOut(BaseModel):
     from_: datetime = Field(alias="from", serialization_alias="from")
     to: datetime
@@ -256,6 +265,9 @@ class SurveyReportOut(BaseModel):
     revisions: list[RevisionCount] = Field(description="The survey revisions the period's answers came from")
     mixed: list[str] = Field(description="Questions answered under more than one wording in the period")
     critics: Critics | None = Field(None, description="Negative main answers; null when withheld")
+    csi: Csi | None = Field(
+        None, description="The CSI of the bank's importance / satisfaction pairs answered; null: none"
+    )
 
 
 @router.get(

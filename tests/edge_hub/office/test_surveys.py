@@ -229,3 +229,31 @@ def test_each_survey_has_its_report_and_a_staff_one_is_withheld_under_min_n(offi
     assert shown["critics"]["latest"] is None, "no list of single answers in a staff survey"
     with pytest.raises(survey_report.SurveyReportError, match="no survey"):
         survey_report.report(conn, lo, hi, survey_id="nope")
+
+
+def test_the_csi_of_the_banks_importance_and_satisfaction_pairs(office):
+    """CSI = Σ wᵢ·sᵢ / Σ wᵢ with sᵢ the satisfaction scaled to 0..100 and wᵢ the mean importance
+    (domain.md), from answers through the real ingest path, withheld below min_n."""
+    from edge_hub.metrics import survey_report
+    from edge_hub.office import settings as office_settings
+
+    conn = office.conn
+    settings = office_settings.load(conn)
+    settings.trust.flag_after_hours = False
+    office_settings.save(conn, settings)
+    pairs = [bank.question(q) for q in ("csi.wait.imp", "csi.wait.sat", "csi.staff.imp", "csi.staff.sat")]
+    office_survey.put(conn, {"questions": [bank.question("csat"), *pairs]})
+    now = 1_795_000_000_000
+    n = settings.min_n
+    items = []
+    for k in range(n):  # wait: important 5, satisfied 2 (25); staff: important 3, satisfied 5 (100)
+        for j, (qid, value) in enumerate((("csat", 4), ("csi.wait.imp", 5), ("csi.wait.sat", 2),
+                                          ("csi.staff.imp", 3), ("csi.staff.sat", 5))):  # fmt: skip
+            items.append((now + k * 60_000 + j * 1000, value, "kiosk-01", qid, {"session": f"v{k}"}))
+    office.presses(items[: 5 * (n - 1)])
+    thin = survey_report.report(conn, now - 1, now + 86_400_000)["csi"]
+    assert thin["value"] is None and thin["params"] == ["staff", "wait"]
+    office.presses(items[5 * (n - 1):])
+    csi = survey_report.report(conn, now - 1, now + 86_400_000)["csi"]
+    assert csi["weights"] == {"staff": 3.0, "wait": 5.0} and csi["n"] == n
+    assert csi["value"] == pytest.approx((5 * 25 + 3 * 100) / 8)
