@@ -329,6 +329,10 @@ class _Press:
     callback: bool = False
     genuine: bool = True  # a visitor's (not a fake burst): counted towards served clients
     window: str | None = None
+    #: a kiosk answer's survey fields: the visitor's session, time on the question, a choice's option
+    session: str | None = None
+    dwell_ms: int | None = None
+    option: str | None = None
 
 
 def history(plan: dict, settings: office_settings.OfficeSettings) -> list[_Press]:
@@ -430,7 +434,13 @@ def _kiosk(plan: dict, settings: office_settings.OfficeSettings, days: list[date
     return out
 
 
+#: the demo survey's "what went wrong" options (edge_hub/tools/simulate_kiosk.py), as a critic picks them
+WHAT_WRONG = ("queue", "queue", "staff", "unsolved", "documents")
+
+
 def _visitor(rng: random.Random, ts: int, csat: int, comment: str | None = None, callback: bool = False):
+    """One visitor's pass through the demo survey at the kiosk: csat, "what went wrong" after a poor
+    rating, nps and fcr, seconds apart, one session, each with its time on screen."""
     happy = csat >= 4
     nps = (
         rng.choice((9, 10, 10, 8))
@@ -440,13 +450,21 @@ def _visitor(rng: random.Random, ts: int, csat: int, comment: str | None = None,
         else rng.choice((6, 7, 8))
     )
     fcr = 1 if (happy or rng.random() < 0.4) and csat > 2 else 0
-    t2 = ts + rng.randrange(4000, 9000)
-    t3 = t2 + rng.randrange(4000, 9000)
-    return [
-        _Press(ts, KIOSK, csat, "csat", csat, comment=comment, callback=callback),
-        _Press(t2, KIOSK, nps, "nps", 1 + nps * 4 // 10),
-        _Press(t3, KIOSK, fcr, "fcr", 1 + fcr),
-    ]
+    session = "".join(rng.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(8))
+    out = [_Press(ts, KIOSK, csat, "csat", csat, comment=comment, callback=callback, session=session,
+                  dwell_ms=rng.randrange(1500, 6000))]  # fmt: skip
+    t = ts
+    if csat <= 2:
+        option = rng.choice(WHAT_WRONG)
+        dwell = rng.randrange(3000, 9000)
+        t += dwell
+        value = 1 + ("queue", "staff", "unsolved", "documents").index(option)
+        out.append(_Press(t, KIOSK, value, "what_wrong", 1, session=session, dwell_ms=dwell, option=option))
+    for question, value, button in (("nps", nps, 1 + nps * 4 // 10), ("fcr", fcr, 1 + fcr)):
+        dwell = rng.randrange(4000, 9000)
+        t += dwell
+        out.append(_Press(t, KIOSK, value, question, button, session=session, dwell_ms=dwell))
+    return out
 
 
 def _messages(plan: dict, site: str, presses: list[_Press]) -> list[Incoming]:
@@ -467,6 +485,9 @@ def _messages(plan: dict, site: str, presses: list[_Press]) -> list[Incoming]:
             body["comment"] = p.comment
         if p.callback:
             body["callback"] = True
+        for key in ("session", "dwell_ms", "option"):
+            if getattr(p, key) is not None:
+                body[key] = getattr(p, key)
         received = p.ts + 40 + seq % 60  # delivered at once, as a connected console does
         out.append(Incoming(f"otk/v1/{site}/{p.device}/event", orjson.dumps(body), seq, 1, False, received))
     return out

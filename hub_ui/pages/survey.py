@@ -54,7 +54,7 @@ i18n.register({
         "(PUT /api/v1/survey), and the hub sends it to the kiosks and survey terminals.",
     ),
     "survey.terminals": ("Терминалы: {names}", "Terminals: {names}"),
-    "survey.no_terminals": ("Терминалов пока нет.", "No terminals yet."),
+    "survey.no_terminals": ("Терминалов пока нет", "No terminals yet"),
     "survey.offers": ("После негативной оценки: {offers}", "After a negative rating: {offers}"),
     "survey.offer.critic_help": ("позвать администратора", "call an administrator"),
     "survey.offer.callback": ("перезвонить", "a call back"),

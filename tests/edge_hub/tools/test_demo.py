@@ -221,6 +221,14 @@ def test_the_demo_looks_like_an_office_on_its_first_start_and_keeps_it_once(tmp_
             assert alerts.list_alerts(conn, state="active"), "open alerts (the recent critics)"
             table = export.build(conn, *month, step="day", settings=settings)
             assert sum(1 for r in table.rows if r.cells[0] is not None) >= 20, "export has rows"
+            # the kiosk's month is survey answers: sessions, time per question, critics' reasons
+            from edge_hub.metrics import survey_report
+
+            report = survey_report.report(conn, *month, settings=settings)
+            assert report["funnel"]["started"] > 300, report["funnel"]
+            wrong = next(q for q in report["questions"] if q["id"] == "what_wrong")
+            assert wrong["n"] >= 5 and report["critics"]["sessions"] >= 5
+            assert all(q["dwell_median_ms"] for q in report["questions"] if q["n"])
         finally:
             reader.close()
         run.wait_presses(run.presses())  # live presses continue on top
