@@ -311,6 +311,14 @@ def put(
                 f"survey {sid!r} is retired: copy it to use it again / опрос {sid!r} снят с "
                 "использования: сделайте копию, чтобы пользоваться им снова"
             )
+        saved = sid in {r["survey_id"] for r in revisions(conn, sid)}
+        if audience is not None and audience != card["audience"] and (saved or sid == MAIN):
+            raise SurveyError(
+                f"survey {sid!r} is answered by {card['audience']}: its audience stays (the answers given "
+                "must keep their rule); copy it into a new survey for the other audience / у опроса "
+                f"{sid!r} аудитория {card['audience']}: она не меняется (ответы сохраняют своё правило); "
+                "скопируйте его в новый опрос для другой аудитории"
+            )
         audience = audience or card["audience"]
         if audience not in AUDIENCES:
             raise SurveyError(
@@ -348,13 +356,16 @@ def put(
 
 
 def _other_audience_ids(conn: sqlite3.Connection, sid: str, audience: str) -> set[str]:
-    """The question ids of the live surveys of the other audience (a question id measures one
-    audience only: employees' answers never count in the visitors' numbers, nor the reverse)."""
-    ids: set[str] = set()
-    for card in surveys(conn, retired=False):
-        if card["id"] != sid and card["audience"] != audience:
-            ids |= {q["id"] for q in (get(conn, card["id"]) or {}).get("questions") or ()}
-    return ids
+    """The question ids every revision of the other audience's surveys asked, retired ones too (a
+    question id measures one audience only: employees' answers never count in the visitors'
+    numbers, nor the reverse)."""
+    audiences = {card["id"]: card["audience"] for card in surveys(conn)}
+    return {
+        q["id"]
+        for r in revisions(conn)
+        if r["survey_id"] != sid and audiences.get(r["survey_id"], VISITORS) != audience
+        for q in r["survey"].get("questions") or ()
+    }
 
 
 def assign(
@@ -371,14 +382,7 @@ def assign(
             raise SurveyError(f"no survey {survey_id!r} / опроса {survey_id!r} нет")
         if card["retired_at"] is not None:
             raise SurveyError(f"survey {survey_id!r} is retired / опрос {survey_id!r} снят с использования")
-        known = {d for (d,) in conn.execute("SELECT device FROM devices")}
-        for device in devices:
-            if device not in known:
-                raise SurveyError(f"no device {device!r} / устройства {device!r} нет")
-        deps = {d for (d,) in conn.execute("SELECT id FROM departments")}
-        for dep in departments:
-            if dep not in deps:
-                raise SurveyError(f"no department {dep!r} / отдела {dep!r} нет")
+        check_targets(conn, devices, departments)
         conn.execute("DELETE FROM survey_assignments WHERE survey_id = ?", (survey_id,))
         now = now_ms()
         conn.executemany(
@@ -388,6 +392,19 @@ def assign(
             + [("department", d, survey_id, now) for d in sorted(set(departments))],
         )
         return _refresh(conn)
+
+
+def check_targets(conn: sqlite3.Connection, devices: list[str] = (), departments: list[str] = ()) -> None:  # type: ignore[assignment]
+    """Refuse an assignment to a device or a department that does not exist (before anything is
+    saved: the editor checks its ticks first, so a save and its assignment stand or fall together)."""
+    known = {d for (d,) in conn.execute("SELECT device FROM devices")}
+    for device in devices:
+        if device not in known:
+            raise SurveyError(f"no device {device!r} / устройства {device!r} нет")
+    deps = {d for (d,) in conn.execute("SELECT id FROM departments")}
+    for dep in departments:
+        if dep not in deps:
+            raise SurveyError(f"no department {dep!r} / отдела {dep!r} нет")
 
 
 def retire(conn: sqlite3.Connection, survey_id: str) -> list[dict[str, Any]]:
@@ -428,12 +445,24 @@ def effective(conn: sqlite3.Connection, device: str) -> str:
     return row[0] if row else MAIN
 
 
-#: SQL: the survey revision an answer of ``events`` was given under (the last config sent to its
-#: device at or before its time); NULL when its device had no config yet
-REVISION_OF_EVENT = (
-    "(SELECT c.survey_rev FROM device_config_revs c WHERE c.device = events.device "
-    "AND c.sent_at <= events.ts ORDER BY c.sent_at DESC, c.rev DESC LIMIT 1)"
-)
+def _revision_sql(device: str, ts: str, question: str) -> str:
+    return (
+        "(SELECT c.survey_rev FROM device_config_revs c WHERE c.device = " + device + " "
+        "AND c.sent_at <= " + ts + " AND (" + question + " IN ('help', 'callback') OR EXISTS ("
+        "SELECT 1 FROM survey_revisions r, json_each(r.survey, '$.questions') q WHERE r.rev = c.survey_rev "
+        "AND json_extract(q.value, '$.id') = " + question + ")) "
+        "ORDER BY c.sent_at DESC, c.rev DESC LIMIT 1)"
+    )
+
+
+#: SQL: the survey revision an answer of ``events`` was given under: the last config sent to its
+#: device at or before its time whose survey asks its question (a terminal applies a new config
+#: later than the hub sends it: a visitor on screen finishes the old survey, a tablet polls, one
+#: offline applies it when it is back; the answers it gives meanwhile are the old survey's, and
+#: a question id belongs to one audience, so a staff answer never lands in a visitors' survey or
+#: the reverse); the follow-ups (help, call back) go with the last config sent. NULL when its
+#: device had no such config (answers of no known revision).
+REVISION_OF_EVENT = _revision_sql("events.device", "events.ts", "coalesce(events.question, 'csat')")
 
 
 def revision(conn: sqlite3.Connection, survey_id: str | None = None) -> int | None:
@@ -466,11 +495,12 @@ def survey_at(conn: sqlite3.Connection, rev: int) -> dict[str, Any] | None:
     return next((r["survey"] for r in revisions(conn) if r["rev"] == rev), None)
 
 
-def revision_at(conn: sqlite3.Connection, device: str, ts: int) -> int | None:
-    """The survey revision on ``device`` at ``ts`` (epoch ms): the one its last config sent at or
-    before then carried; None when it had none."""
+def revision_at(conn: sqlite3.Connection, device: str, ts: int, question: str = "csat") -> int | None:
+    """The survey revision an answer to ``question`` on ``device`` at ``ts`` (epoch ms) was given
+    under (:data:`REVISION_OF_EVENT`); None when there is none."""
     row = conn.execute(
-        "SELECT " + REVISION_OF_EVENT.replace("events.device", "?").replace("events.ts", "?"), (device, ts)
+        "SELECT " + _revision_sql(":device", ":ts", ":question"),
+        {"device": device, "ts": ts, "question": question},
     ).fetchone()
     return row[0] if row else None
 

@@ -188,6 +188,11 @@ i18n.register({
     "surveys.departments": ("Отделы", "Departments"),
     "surveys.terminals": ("Терминалы", "Terminals"),
     "surveys.no_terminals": ("Терминалов пока нет.", "No terminals yet."),
+    "surveys.runs_now": ("сейчас: {name}", "now: {name}"),
+    "surveys.audience_locked": (
+        "Аудитория опроса не меняется после первого сохранения: для другой аудитории сделайте копию.",
+        "A survey's audience stays once it is saved: copy it for the other audience.",
+    ),
     "surveys.staff_note": (
         "Опрос сотрудников анонимный: без обратного звонка и вызова администратора; результаты показываются "
         "только для групп не меньше min_n человек.",
@@ -255,7 +260,7 @@ def form_of(survey: dict[str, Any] | None) -> dict[str, Any]:
         "critic_help": bool(survey.get("critic_help")), "callback": bool(survey.get("callback")),
         "idle_s": survey.get("idle_s", ""), "lockout_ms": survey.get("lockout_ms", ""),
         "survey_id": office_survey.MAIN, "name": "", "audience": office_survey.VISITORS,
-        "devices": [], "departments": [],
+        "devices": [], "departments": [], "is_new": False,
     }  # fmt: skip
 
 
@@ -291,6 +296,7 @@ def read_form(form: FormData, *, extra_slot: bool = False) -> dict[str, Any]:
         "critic_help": "critic_help" in form, "callback": "callback" in form,
         "survey_id": text("survey_id") or office_survey.MAIN, "name": text("name"),
         "audience": text("audience") or office_survey.VISITORS,
+        "is_new": bool(text("is_new")),
         "devices": [d for d in form.getlist("devices") if isinstance(d, str)],
         "departments": [d for d in form.getlist("departments") if isinstance(d, str)],
     }  # fmt: skip
@@ -460,12 +466,15 @@ def _editor(
         shown = preview(ui, build(values, ui.t))
     except EditorError:
         shown = None
+    listing = _listing(ui)
     return page(
         ui, "survey_edit.html", "editor.title", status_code=status, form=values, error=error, notice=notice,
         sources=_sources(ui), scales=SCALE_CHOICES, langs=LANGS, preview=shown,
-        max_questions=MAX_QUESTIONS, preview_error=None, oob=False, surveys=_listing(ui),
+        max_questions=MAX_QUESTIONS, preview_error=None, oob=False, surveys=listing,
+        audience_locked=values["survey_id"] == office_survey.MAIN
+        or any(s["id"] == values["survey_id"] and s["rev"] for s in listing),
         terminals=_terminals(ui), departments=scopes.departments(ui.conn), main=office_survey.MAIN,
-        audiences=office_survey.AUDIENCES,
+        audiences=office_survey.AUDIENCES, names={r["id"]: r["label"] for r in listing},
     )  # fmt: skip
 
 
@@ -512,6 +521,7 @@ def edit(ui: AdminUi) -> HTMLResponse:
         values["survey_id"] = office_survey.new_id(conn)
         values["name"] = ui.t("surveys.copy_name", name=_name(ui, card)) if card else ui.t("surveys.new_name")
         values["audience"] = card["audience"] if card else office_survey.VISITORS
+        values["is_new"] = True
         return _editor(ui, values)
     sid = params.get("survey") or office_survey.MAIN
     card = office_survey.info(conn, sid)
@@ -526,9 +536,9 @@ def edit(ui: AdminUi) -> HTMLResponse:
         notice = ui.t("editor.saved", rev=params["saved"], sent=sent if sent.isdigit() else "?")
         if params.get("nowhere"):
             notice += " " + ui.t("surveys.nowhere")
-    elif params.get("retired"):
+    elif params.get("retired") and (gone := office_survey.info(conn, params["retired"])) is not None:
         sent = params.get("sent", "0")
-        name = params["retired"][:80]
+        name = _name(ui, gone)
         notice = ui.t("surveys.retired_done", name=name, sent=sent if sent.isdigit() else "?")
     return _editor(ui, values, notice=notice)
 
@@ -547,6 +557,8 @@ def _post_edit(ui: Ui, runtime: Any, form: FormData) -> Response:
     if action != "save":
         return _editor(ui, values)
     sid = values["survey_id"]
+    if form.get("is_new") and office_survey.info(ui.conn, sid) is not None:
+        sid = values["survey_id"] = office_survey.new_id(ui.conn)  # another admin took that id meanwhile
     main = sid == office_survey.MAIN
     name = values["name"]
     if main and name == ui.t("surveys.main_name"):
@@ -559,6 +571,7 @@ def _post_edit(ui: Ui, runtime: Any, form: FormData) -> Response:
         refusal = contract_refusal(ui.site, survey)
         if refusal is not None:
             raise EditorError(refusal)
+        office_survey.check_targets(ui.conn, values["devices"], values["departments"])
         by = ui.user.username if ui.user else None
         payloads = office_survey.put(
             ui.conn, survey, by=by, survey_id=sid, name=name, audience=values["audience"]
@@ -602,7 +615,7 @@ def post_retire(ui: AdminUi, runtime: RuntimeDep, survey_id: str) -> Response:
         return _editor(ui, form_of(office_survey.get(ui.conn)), error=str(exc), status=422)
     sent = _publish(runtime, payloads)
     ui.audit("survey.retire", f"{survey_id}: {len(payloads)} terminal config(s)")
-    return redirect(ui, f"/survey/edit?retired={quote(_name(ui, card))}&sent={sent}")
+    return redirect(ui, f"/survey/edit?retired={quote(survey_id)}&sent={sent}")
 
 
 @router.post("/survey/edit/preview", include_in_schema=False)

@@ -314,3 +314,28 @@ def test_the_survey_page_picks_a_survey_and_a_staff_one_is_withheld(office):
     editor = client.get("/survey/edit").text  # the list names both, the staff one by its audience
     assert 'id="survey-staff"' in editor and "сотрудники (анонимный eNPS)" in editor
     assert client.get("/survey", params={"survey": "nope"}).status_code == 200  # unknown: the main one
+
+
+def test_a_save_and_its_assignment_stand_or_fall_together_and_new_never_overwrites(office):
+    fed, client = office
+    office_survey.put(fed.conn, {"questions": [bank.question("csat")]})
+    csrf = form_token(client, "/survey/edit?new=1")
+    new = _form(csrf, [{"source": "bank:csat"}, {"source": "bank:ces"}], survey_id="s2", is_new="1",
+                name="Выход", audience="visitors", devices=["ghost"])  # fmt: skip
+    refused = client.post("/survey/edit", data=new)
+    assert refused.status_code == 422 and "ghost" in _error(refused.text)
+    assert office_survey.info(fed.conn, "s2") is None, "nothing saved"
+    assert office_survey.revision(fed.conn) == 1
+    office_survey.put(fed.conn, {"questions": [bank.question("csat")]}, survey_id="s2", name="Чужой")
+    saved = client.post("/survey/edit", data=new | {"devices": ["kiosk-01"]}, follow_redirects=False)
+    assert saved.status_code == 303 and "survey=s3" in saved.headers["location"], "another admin's s2 kept"
+    assert office_survey.info(fed.conn, "s2")["name"] == "Чужой"
+    assert office_survey.effective(fed.conn, "kiosk-01") == "s3"
+    html = client.get("/survey/edit?survey=s3").text
+    assert 'id="survey-audience" data-audience="visitors"' in html
+    assert 'name="audience" value="visitors"' in html
+    retired = client.post("/survey/s3/retire", data={"csrf": csrf}, follow_redirects=False)
+    assert retired.headers["location"].startswith("/survey/edit?retired=s3")
+    notice = client.get(retired.headers["location"]).text
+    assert "Опрос «Выход» снят" in unescape(notice)
+    assert "Опрос «<b>" not in client.get("/survey/edit?retired=<b>x</b>").text

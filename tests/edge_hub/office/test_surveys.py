@@ -257,3 +257,49 @@ def test_the_csi_of_the_banks_importance_and_satisfaction_pairs(office):
     csi = survey_report.report(conn, now - 1, now + 86_400_000)["csi"]
     assert csi["weights"] == {"staff": 3.0, "wait": 5.0} and csi["n"] == n
     assert csi["value"] == pytest.approx((5 * 25 + 3 * 100) / 8)
+
+
+def test_answers_given_on_the_old_screens_after_a_reassignment_stay_with_the_old_survey(office):
+    """A terminal applies a new config later than the hub sends it (a visitor on screen finishes
+    the old survey; a tablet polls; one offline applies it when back): its answers meanwhile are
+    the old survey's, never counted in the new one's report (the review's staff / visitor leak)."""
+    from edge_hub.metrics import survey_report
+    from edge_hub.office import settings as office_settings
+
+    conn = office.conn
+    settings = office_settings.load(conn)
+    settings.trust.flag_after_hours = False
+    office_settings.save(conn, settings)
+    now = 1_795_000_000_000
+    office_survey.put(conn, CSAT)
+    office_survey.put(conn, STAFF, survey_id="staff", audience="staff")
+    conn.execute("UPDATE device_config_revs SET sent_at = ?", (now - 3_600_000,))
+    conn.commit()
+    office_survey.assign(conn, "staff", devices=["kiosk-01"])  # sent now: after every answer below
+    conn.execute("UPDATE device_config_revs SET sent_at = ? WHERE sent_at > ?", (now, now - 3_600_000))
+    conn.commit()
+    # after the switch was sent: two visitors still on the old screens, then employees
+    items = [(now + 1000 * k, 5, "kiosk-01", "csat", {"session": f"late{k}"}) for k in range(2)]
+    items += [(now + 60_000 + 1000 * k, 8, "kiosk-01", "enps", {"session": f"e{k}"}) for k in range(3)]
+    office.presses(items)
+    lo, hi = now - 1, now + 3_600_000
+    assert office_survey.revision_at(conn, "kiosk-01", now + 1000, "csat") == 1
+    assert office_survey.revision_at(conn, "kiosk-01", now + 60_000, "enps") == 2
+    main = survey_report.report(conn, lo, hi)
+    assert [(q["id"], q["n"]) for q in main["questions"]] == [("csat", 2)]
+    staff = survey_report.report(conn, lo, hi, survey_id="staff")
+    assert staff["withheld"], "3 employees: under min_n, and the visitors' 2 sessions do not count"
+
+
+def test_a_surveys_audience_stays_and_retired_staff_questions_stay_the_staffs(office):
+    conn = office.conn
+    office_survey.put(conn, CSAT)
+    with pytest.raises(office_survey.SurveyError, match="audience stays"):
+        office_survey.put(conn, STAFF, audience="staff")  # main is the visitors'
+    own = {"id": "team_mood", "text": {"ru": "Как настроение в команде?"}, "scale": "csat5"}
+    office_survey.put(conn, {"questions": [bank.question("enps"), own]}, survey_id="t", audience="staff")
+    with pytest.raises(office_survey.SurveyError, match="audience stays"):
+        office_survey.put(conn, {"questions": [bank.question("csat")]}, survey_id="t", audience="visitors")
+    office_survey.retire(conn, "t")
+    with pytest.raises(office_survey.SurveyError, match="staff surveys"):
+        office_survey.put(conn, {"questions": [bank.question("csat"), own]}, survey_id="v2")
