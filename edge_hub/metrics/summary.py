@@ -21,6 +21,7 @@ from edge_hub.metrics import aggregates
 from edge_hub.metrics import formulas as f
 from edge_hub.metrics.aggregates import HOUR_MS, KIND_ANSWERS, KIND_READINGS, KIND_VISITS, hour_of
 from edge_hub.office import settings as office_settings
+from edge_hub.office import survey as office_survey
 from edge_hub.office.settings import OfficeSettings
 
 #: the metric for each scale of a question
@@ -35,6 +36,11 @@ class Scope:
     operator: str | None = None
     device: str | None = None
     department: str | None = None
+
+    def names_a_person(self) -> bool:
+        """A scope narrower than a department (a window, an operator, a device): the staff
+        surveys' answers are never shown in one (edge_hub/office/survey.py, the staff rule)."""
+        return self.window is not None or self.operator is not None or self.device is not None
 
     def sql(self) -> tuple[str, list[Any]]:
         where, args = [], []
@@ -98,6 +104,10 @@ def _on_scale(hist: dict[int, int], scale: str) -> tuple[dict[int, int], int]:
     s = f.SCALES[scale]
     kept = {v: n for v, n in hist.items() if s.contains(v)}
     return kept, sum(hist.values()) - sum(kept.values())
+
+
+#: a staff survey's question asked of a window, an operator or a device
+STAFF_ONLY = "staff survey: office or department only"
 
 
 def result_json(r: f.Result) -> dict[str, Any]:
@@ -180,9 +190,13 @@ def summary(
     min_n = settings.min_n
     metrics: dict[str, Any] = {}
     off_scale = 0
+    staff = office_survey.staff_questions(conn) if scope.names_a_person() else set()
     for question, scale in settings.questions.items():
         formula = _BY_SCALE.get(scale)
         if formula is None:
+            continue
+        if question in staff:  # an employee's answer per window, operator or device could name them
+            metrics[question] = {"value": None, "n": 0, "reason": STAFF_ONLY}
             continue
         hist, off = _on_scale(hists.get(question, {}), scale)
         off_scale += off
@@ -231,6 +245,11 @@ def timeseries(
         raise ValueError(f"unknown question {question!r} / неизвестный вопрос")
     if step not in ("hour", "day"):
         raise ValueError("step must be hour or day / шаг: hour или day")
+    if scope.names_a_person() and question in office_survey.staff_questions(conn):
+        raise ValueError(
+            f"{question!r} is a staff survey's question: shown for the office or a department only / "
+            f"{question!r} — вопрос опроса сотрудников: показывается только по офису или отделу"
+        )
     lo, hi = hour_range(from_ms, to_ms)
     where, args = scope.sql()
     per: dict[Any, dict[int, int]] = defaultdict(dict)
@@ -307,6 +326,11 @@ def _per_slot(
     """Buckets of one kind merged per hour or local day of the period: [(slot as text, merged)]."""
     if step not in ("hour", "day"):
         raise ValueError("step must be hour or day / шаг: hour или day")
+    if scope.names_a_person() and question in office_survey.staff_questions(conn):
+        raise ValueError(
+            f"{question!r} is a staff survey's question: shown for the office or a department only / "
+            f"{question!r} — вопрос опроса сотрудников: показывается только по офису или отделу"
+        )
     lo, hi = hour_range(from_ms, to_ms)
     where, args = scope.sql()
     if question is not None:

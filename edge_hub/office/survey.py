@@ -394,6 +394,18 @@ def assign(
         return _refresh(conn)
 
 
+def staff_questions(conn: sqlite3.Connection) -> set[str]:
+    """The question ids that are employees' answers: the bank's staff questions (eNPS) and every
+    question a staff survey asked (any revision, retired ones too). The metrics never show them
+    per window, operator or device (edge_hub/metrics/summary.py)."""
+    ids = {q.id for q in bank.BANK if q.staff}
+    staff = {card["id"] for card in surveys(conn) if card["audience"] == STAFF}
+    for r in revisions(conn):
+        if r["survey_id"] in staff:
+            ids |= {q["id"] for q in r["survey"].get("questions") or ()}
+    return ids
+
+
 def check_targets(conn: sqlite3.Connection, devices: list[str] = (), departments: list[str] = ()) -> None:  # type: ignore[assignment]
     """Refuse an assignment to a device or a department that does not exist (before anything is
     saved: the editor checks its ticks first, so a save and its assignment stand or fall together)."""

@@ -303,3 +303,37 @@ def test_a_surveys_audience_stays_and_retired_staff_questions_stay_the_staffs(of
     office_survey.retire(conn, "t")
     with pytest.raises(office_survey.SurveyError, match="staff surveys"):
         office_survey.put(conn, {"questions": [bank.question("csat"), own]}, survey_id="v2")
+
+
+def test_the_metrics_never_show_staff_answers_per_window_operator_or_device(office):
+    """The review's finding: eNPS answers at a staff-room terminal went into the hourly buckets per
+    window and operator, so the operator page showed one employee's answers. The office's and a
+    department's numbers keep them; a window's, an operator's or a device's never."""
+    from edge_hub.metrics import summary
+    from edge_hub.office import settings as office_settings
+    from edge_hub.office import shifts
+
+    conn = office.conn
+    settings = office_settings.load(conn)
+    settings.trust.flag_after_hours = False
+    office_settings.save(conn, settings)
+    own = {"id": "team_mood", "text": {"ru": "Как настроение в команде?"}, "scale": "csat5"}
+    office_survey.put(conn, CSAT)
+    office_survey.put(conn, {"questions": [bank.question("enps"), own]}, survey_id="staff", audience="staff")
+    office_survey.assign(conn, "staff", devices=["kiosk-02"])
+    now = 1_795_000_000_000
+    scopes.put_operator(conn, "op-a", "Анна")
+    scopes.assign_device(conn, "kiosk-02", "s1", now - 86_400_000)
+    shifts.add_shift(conn, "op-a", "s1", now - 86_400_000, now + 86_400_000)
+    office.presses([(now + k * 60_000, v, "kiosk-02", q, {"session": f"e{k}"})
+                    for k in range(6) for q, v in (("enps", 9), ("team_mood", 4))])  # fmt: skip
+    lo, hi = now - 3_600_000, now + 3_600_000
+    office_wide = summary.summary(conn, lo, hi)["metrics"]
+    assert office_wide["enps"]["n"] == 6 and office_wide["team_mood"]["n"] == 6
+    assert summary.summary(conn, lo, hi, summary.Scope(department="back"))["metrics"]["enps"]["n"] == 6
+    narrow = (summary.Scope(operator="op-a"), summary.Scope(window="s1"), summary.Scope(device="kiosk-02"))
+    for scope in narrow:
+        shown = summary.summary(conn, lo, hi, scope)["metrics"]
+        assert shown["enps"] == shown["team_mood"] == {"value": None, "n": 0, "reason": summary.STAFF_ONLY}
+        with pytest.raises(ValueError, match="staff survey"):
+            summary.timeseries(conn, lo, hi, "enps", "hour", scope)
