@@ -102,6 +102,16 @@ def api_access(request: Request, runtime: RuntimeDep) -> None:
         store.close()
 
 
+def admins_change(request: Request) -> None:
+    """A route's changes are the admins' (the survey: the office page's editor is admins-only too):
+    a signed-in manager is refused (403); an ``api:write`` token may, as for every route."""
+    user = getattr(request.state, "ui_user", None)
+    if user is not None and request.method not in SAFE_METHODS and user.role not in auth.ADMINS:
+        raise HTTPException(
+            403, detail="only an admin may change this / это может менять только администратор"
+        )
+
+
 def api_caller_known(conn: sqlite3.Connection, headers: Mapping[str, str]) -> bool:
     """Whether a JSON API caller could be let in at all (``headers`` with lower-case names): a live
     session cookie, a known unrevoked token, or no account yet. The body limit

@@ -171,6 +171,16 @@ def test_only_admins_may_edit(office):
         csrf = form_token(other, "/account")
         assert other.post("/survey/edit", data=_form(csrf, BANKED)).status_code == 403
         assert other.post("/survey/edit/preview", data=_form(csrf, BANKED)).status_code == 403
+        assert other.post("/survey/main/retire", data={"csrf": csrf}).status_code == 403
+        # nor through the JSON API with the page's session (an api:write token may, as everywhere)
+        api = {"X-CSRF-Token": csrf}
+        body = {"questions": [bank.question("csat")]}
+        refused = other.put("/api/v1/survey", json=body, headers=api)
+        assert refused.status_code == 403
+        assert ("only an admin" if role == auth.MANAGER else "your role") in refused.json()["detail"]
+        assert other.put("/api/v1/surveys/s2", json={"survey": body}, headers=api).status_code == 403
+        assert other.post("/api/v1/surveys/s2/retire", headers=api).status_code == 403
+        assert other.get("/api/v1/surveys").status_code == 200  # reading is anyone's
     assert office_survey.get(fed.conn) is None
 
 

@@ -23,10 +23,11 @@ from functools import cache
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 import mqtt_schemas
+from edge_hub.api.access import admins_change
 from edge_hub.api.deps import RuntimeDep, StoreDep, WriterDep, to_ms
 from edge_hub.api.models import API_REFUSALS, IsoDateTime, iso, refusals
 from edge_hub.api.routes import Route
@@ -80,7 +81,9 @@ def get_survey(store: StoreDep) -> SurveyOut:
     return _out(store.conn)
 
 
-@router.put("/survey", response_model=SurveyOut, responses=refusals(400, 422))
+@router.put(
+    "/survey", response_model=SurveyOut, responses=refusals(400, 422), dependencies=[Depends(admins_change)]
+)
 def put_survey(
     runtime: RuntimeDep,
     writer: WriterDep,

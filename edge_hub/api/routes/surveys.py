@@ -3,7 +3,8 @@
 A terminal runs the survey assigned to it, else the one assigned to its department, else the main
 survey (``main``: what ``GET``/``PUT /api/v1/survey`` read and write). Every save is a revision;
 every change of what a terminal runs sends it its next config at once (edge_hub/office/survey.py).
-Refusals (422) carry an "English / Russian" ``detail``; an unknown survey is 404.
+Refusals (422) carry an "English / Russian" ``detail``; an unknown survey is 404. Changes are the
+admins' (a signed-in manager gets 403, as on the editor page) or an ``api:write`` token's.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 from contextlib import suppress
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, Field
 
+from edge_hub.api.access import admins_change
 from edge_hub.api.deps import RuntimeDep, StoreDep, WriterDep
 from edge_hub.api.models import API_REFUSALS, refusals
 from edge_hub.api.routes import Route
@@ -21,7 +23,10 @@ from edge_hub.api.routes.survey import contract_refusal
 from edge_hub.office import survey as office_survey
 from edge_hub.runtime import NotConnected, Runtime
 
-router = APIRouter(prefix="/surveys", tags=["survey"], route_class=Route, responses=API_REFUSALS)
+router = APIRouter(
+    prefix="/surveys", tags=["survey"], route_class=Route, responses=API_REFUSALS,
+    dependencies=[Depends(admins_change)],
+)  # fmt: skip
 
 SurveyId = Path(pattern="^" + office_survey.SURVEY_ID + "$", description="The survey's id, e.g. main, s2")
 
