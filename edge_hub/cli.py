@@ -35,7 +35,8 @@ _settings_options = [
     click.option("--broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), help="Embedded broker kind"),
     click.option("--broker-port", type=int, help="Embedded broker port (0 = a free one)"),
     click.option(
-        "--broker-tls-port", type=int,
+        "--broker-tls-port",
+        type=int,
         help="Embedded broker: a TLS listener too (8883; 0 = a free one), CA in DATA_DIR/broker",
     ),
     click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])),
@@ -164,7 +165,7 @@ def demo(n_devices: int, rate: float, camera: bool, n_kiosks: int, n_surveys: in
             f"{rate:g} presses/min each{terminals_note}{camera_note}, {broker.kind} broker on port "
             f"{broker.port}.\n"
             f"Откройте / open  http://{host}:{port}/   (API: http://{host}:{port}/docs)\n"
-            f"{_demo_web_kiosks(settings.db_path, host, port, n_web)}"
+            f"{_demo_web_kiosks(settings.db_path, settings.data_dir, host, port, n_web)}"
             f"{_demo_login(settings.db_path, settings.data_dir)}"
             "Ctrl-C stops / остановка.\n",
             err=True,
@@ -223,9 +224,10 @@ def _demo_terminals(hub, n_kiosks: int, n_surveys: int, visit_rate: float):
     return terminals, f", {' and '.join(names)} ({', '.join(displays)}) with visitors taking the survey"
 
 
-def _demo_web_kiosks(db_path: Path, host: str, port: int, n: int) -> str:
-    """The banner's lines of the demo's web kiosks: each gets a new token at every start (the
-    link is the only place it is shown) and runs the office's survey in a browser tab."""
+def _demo_web_kiosks(db_path: Path, data_dir: Path, host: str, port: int, n: int) -> str:
+    """The banner's lines of the demo's web kiosks (tablet-01 ..): each keeps its token across
+    restarts (in ``demo-webkiosk.txt`` of the demo's folder, private like the admin's password), so
+    a tab left open goes on working; a token the hub no longer knows is made again."""
     from edge_hub.db.store import Store
     from edge_hub.ingest import webkiosk
 
@@ -233,16 +235,28 @@ def _demo_web_kiosks(db_path: Path, host: str, port: int, n: int) -> str:
         return ""
     # the tab must be a secure context for the page's service worker: localhost is one
     host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    kept_file = data_dir / "demo-webkiosk.txt"
+    kept = dict(
+        line.split(" ", 1)
+        for line in (kept_file.read_text().splitlines() if kept_file.exists() else ())
+        if " " in line
+    )
     store = Store.writer(db_path)
     try:
-        links = [
-            webkiosk.link(f"http://{host}:{port}", device, webkiosk.provision(store.conn, device))
-            for device in (f"tablet-{i:02d}" for i in range(1, n + 1))
-        ]
+        for device in (f"tablet-{i:02d}" for i in range(1, n + 1)):
+            token = kept.get(device)
+            if token is None or webkiosk.device_for(store.conn, token) != device:
+                kept[device] = webkiosk.provision(store.conn, device)
     finally:
         store.close()
+    kept_file.touch(mode=0o600)
+    kept_file.chmod(0o600)
+    kept_file.write_text("".join(f"{d} {t}\n" for d, t in sorted(kept.items())))
     head = "Веб-киоск (планшет) / web kiosk (a tablet): "
-    return "".join(f"{head}{link}\n" for link in links)
+    return "".join(
+        f"{head}{webkiosk.link(f'http://{host}:{port}', d, kept[d])}\n"
+        for d in (f"tablet-{i:02d}" for i in range(1, n + 1))
+    )
 
 
 #: the demo's admin account, and the file (in the demo's data folder) that keeps its password
@@ -516,7 +530,9 @@ def mosquitto_config(directory: Path, site: str, port: int, bind: str, inflight:
     click.echo(f"wrote {files.conf}, {files.acl}, {files.passwd}")
     click.echo(f"run: mosquitto -c {files.conf}")
     if hub_port:
-        click.echo(f"the hub connects to its own listener: edge-hub run --mqtt-url mqtt://127.0.0.1:{hub_port}")
+        click.echo(
+            f"the hub connects to its own listener: edge-hub run --mqtt-url mqtt://127.0.0.1:{hub_port}"
+        )
     if tls:
         from cryptography import x509
 
@@ -546,7 +562,9 @@ def device() -> None:
     "--kind", type=click.Choice(["mqtt", "webkiosk"]), default="mqtt", show_default=True,
     help="mqtt: broker credentials; webkiosk: a tablet's browser, given its own token in a provisioning link",
 )  # fmt: skip
-@click.option("--url", "hub_url", help="webkiosk: the hub's address as the tablet reaches it (http(s)://HOST:PORT)")
+@click.option(
+    "--url", "hub_url", help="webkiosk: the hub's address as the tablet reaches it (http(s)://HOST:PORT)"
+)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="The hub's data folder")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML settings file")
 def device_add(device_id: str, password: str | None, kind: str, hub_url: str | None, data_dir: Path | None,
@@ -796,6 +814,7 @@ def token_revoke(token_id: int, **options) -> None:
         else f"token {token_id} was revoked already / токен уже был отозван"
     )
 
+
 @cli.group()
 def shifts() -> None:
     """Operators' shifts at the windows. / Смены операторов у окон."""
@@ -830,7 +849,6 @@ def shifts_import(csv_file: Path, **options) -> None:
         )
         sys.exit(1)
     click.echo(f"imported {result.added} shift(s) / загружено смен: {result.added}")
-
 
 
 @cli.group("sync")
@@ -888,7 +906,10 @@ def kiosk() -> None:
 
 @kiosk.command("screens")
 @click.option(
-    "--config", "config_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    "--config",
+    "config_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
     help="A terminal's config message (JSON: the payload, or {topic, payload})",
 )
 @click.option(

@@ -236,9 +236,11 @@ def report(
     window or an operator with :class:`SurveyReportError`).
 
     ``survey_id``: the report of that survey (its answers: those given under its revisions; a
-    staff survey always under the staff rule). Without it, the main survey's, with the answers of
-    no known revision too (answers given before the hub kept revisions), never another survey's."""
+    staff survey always under the staff rule). Without it, the main survey's; the main survey's
+    report has the answers of no known revision too (given before the hub kept revisions), never
+    another survey's."""
     sid = survey_id or office_survey.MAIN
+    main_survey = sid == office_survey.MAIN
     card = office_survey.info(conn, sid)
     if card is None:
         raise SurveyReportError(f"no survey {sid!r} / опроса {sid!r} нет")
@@ -262,7 +264,7 @@ def report(
     answers = _answers(conn, from_ms, to_ms, filters)
     if revision is not None:
         answers = [a for a in answers if a.rev == revision]
-    answers = [a for a in answers if a.rev in own or (survey_id is None and a.rev is None)]
+    answers = [a for a in answers if a.rev in own or (main_survey and a.rev is None)]
     revs_seen: dict[int | None, int] = defaultdict(int)
     # question -> wording -> {"revs": set, "n": trusted answers, "question": its definition}
     wordings: dict[str, dict[str | None, dict[str, Any]]] = defaultdict(dict)

@@ -242,6 +242,9 @@ def test_the_demo_looks_like_an_office_on_its_first_start_and_keeps_it_once(tmp_
     try:
         again.wait(lambda: "Ctrl-C stops" in again.log.read_text(), 60, "the banner")
         assert "history already seeded" in again.log.read_text()
+        # the web kiosk keeps its token across restarts: a tab left open goes on working
+        links = [re.findall(r"web kiosk \(a tablet\): \S+(#t=\S+)", r.log.read_text()) for r in (run, again)]
+        assert links[0] and links[0] == links[1], links
         again.wait_presses(again.presses())
     finally:
         said = again.stop()
@@ -251,7 +254,7 @@ def test_the_demo_looks_like_an_office_on_its_first_start_and_keeps_it_once(tmp_
 
 def web_kiosk_from_the_printed_link(banner: str) -> None:
     """The printed web kiosk link opens the tablet's page, and its token (the fragment) reads the
-    office's survey; the token changes at every start (a demo's link is not kept)."""
+    office's survey."""
     link = re.search(r"web kiosk \(a tablet\): (http://\S+/kiosk/tablet-01)#t=(otkw_\S+)", banner)
     assert link, banner[-2000:]
     page = httpx.get(link.group(1), timeout=10)
