@@ -562,3 +562,23 @@ def test_an_admin_builds_a_survey_in_the_editor_assigns_it_and_the_tablet_shows_
     main = httpx.get(kiosk_hub.url + "/api/v1/survey/report", params={**period, "device": device},
                      headers=kiosk_hub.auth, timeout=10).json()  # fmt: skip
     assert all(q["n"] == 0 for q in main["questions"]), "another survey's answers stay out of main's"
+
+
+def test_a_second_tab_of_the_same_kiosk_waits_for_the_first(kiosk_hub, chromium):
+    """Two tabs of one kiosk would interleave their boots and heartbeats (the hub would alert an
+    identity going backwards): the second says it is open elsewhere and starts once the first is
+    closed; its answers then are stored once, under a new boot."""
+    device = TABLETS[6]
+    with tablet(chromium) as first:
+        first.goto(kiosk_hub.link(device))
+        screen(first, "welcome")
+        second = first.context.new_page()
+        second.goto(f"{kiosk_hub.url}/kiosk/{device}")
+        second.wait_for_selector("#kiosk[data-screen=elsewhere]")
+        shot(second, "webkiosk-elsewhere")
+        before = len(kiosk_hub.events(device))
+        first.close()
+        screen(second, "welcome")
+        visitor(second, "ru", [("csat", 5), ("nps", 9)])
+        events = kiosk_hub.wait_events(device, before + 2)
+    assert len({(e["inc"], e["boot"], e["seq"]) for e in events}) == len(events)

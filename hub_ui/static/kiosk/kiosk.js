@@ -409,6 +409,12 @@
       text: ['Ответы больше не принимаются. Обратитесь к администратору офиса.',
         'Answers are no longer taken. Please ask the office\'s administrator.'],
     },
+    elsewhere: {
+      icon: '2',
+      title: ['Киоск уже открыт в другой вкладке', 'This kiosk is open in another tab'],
+      text: ['Закройте другую вкладку: здесь киоск заработает сам.',
+        'Close the other tab: the kiosk starts here by itself.'],
+    },
     nostorage: {
       icon: '!',
       title: ['Браузер не даёт хранить ответы', 'The browser does not let the page keep answers'],
@@ -535,8 +541,11 @@
         tx.objectStore('meta').put(seq, 'seq:' + this.boot);
         await done;
       } catch (error) {
+        // kept in memory and sent as soon as the hub answers; the kiosk stops taking answers (the
+        // "cannot keep answers" screen) and its heartbeat reports them as drops, until a reload
         this.writeErrors++;
         this.ram.push({ key: null, entry });
+        storageBroken = true;
         console.warn('kiosk: an answer is kept in memory only, IndexedDB refused it:', error && error.name);
       }
       return seq;
@@ -586,6 +595,7 @@
   let survey = null;
   let config = null;
   let etag = null;
+  let storageBroken = false;  // IndexedDB refused an answer: no more are taken (see record)
   let stopped = null;  // 'revoked' | 'other' | 'notset' | 'nostorage': no survey shown
   let locked = false;  // an action is being recorded: other taps wait
   let connected = null;  // the last call to the hub reached it (null: not known yet)
@@ -639,6 +649,7 @@
 
   function render() {
     if (stopped) return renderNotice(stopped);
+    if (storageBroken) return renderNotice('nostorage');  // no answer taken that could not be kept
     const [kind, d] = survey.screen();
     const lang = kind === WELCOME ? survey.defaultLang : survey.lang;
     setAttrs(kind, d, lang);
@@ -918,7 +929,7 @@
     await refreshCount();
     const status = {
       v: 1, device: DEVICE, state: 'online', kind: 'webkiosk', fw: FW, hw: 'browser',
-      boot: store.boot, up: clockMs(), inc: store.inc, outbox: outboxCount, drops: 0,
+      boot: store.boot, up: clockMs(), inc: store.inc, outbox: outboxCount, drops: store.writeErrors,
     };
     if (config && Number.isInteger(config.rev)) status.config_rev = config.rev;
     const response = await call('POST', '/status', { body: status });
@@ -1005,7 +1016,27 @@
     return decodeURIComponent(match[1]);
   }
 
+  /** One tab per kiosk: two tabs would interleave their boots and heartbeats (the hub would see an
+      identity going backwards). A second tab says so and starts by itself once the first closes. */
+  function holdTab() {
+    if (!navigator.locks) return Promise.resolve();
+    return new Promise((resolve) => {
+      let held = false;
+      const notice = setTimeout(() => { if (!held) renderNotice('elsewhere'); }, 2000);
+      navigator.locks.request('otk-kiosk:' + DEVICE, () => {
+        held = true;
+        clearTimeout(notice);
+        resolve();
+        return new Promise(() => {});  // held while the page lives
+      });
+    });
+  }
+
   async function start() {
+    await holdTab();
+    if (navigator.storage && navigator.storage.persist) {
+      navigator.storage.persist().catch(() => {});  // ask the browser not to evict the outbox
+    }
     const fromLink = linkToken();
     let state;
     try {
