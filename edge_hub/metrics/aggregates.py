@@ -30,6 +30,7 @@ import orjson
 from edge_hub.metrics.formulas import SCALES
 from edge_hub.office import settings as office_settings
 from edge_hub.office import shifts as shift_rules
+from edge_hub.office import survey as office_survey
 from edge_hub.office.settings import OfficeSettings
 
 HOUR_MS = 3_600_000
@@ -128,16 +129,22 @@ def _annotate(
     staffed = {w for (w,) in conn.execute("SELECT DISTINCT window FROM shifts")}
     cameras = _cameras(conn) if settings.trust.flag_no_visitor else {}
     presses = [e for e in events if e.type == "press"]
+    # employees' answers (a staff survey's questions: they come with a session, as every survey
+    # answer) get no operator, so no bucket holds one person's answers, and none of the visitors'
+    # trust rules but repeat and burst (edge_hub/office/survey.py, the staff rule)
+    staff = office_survey.staff_questions(conn) if any(e.session is not None for e in presses) else ()
     # visits and readings first: a press in the same batch must see a visit of its window
     for group in ([e for e in events if e.type != "press"], presses):
         updates = []
         for e in group:
             window = windows.get(e.device)
-            operator = shift_rules.operator_at(conn, window, e.ts) if window and e.type != "reading" else None
+            employee = e.type == "press" and e.session is not None and e.question in staff
+            attributed = window and e.type != "reading" and not employee
+            operator = shift_rules.operator_at(conn, window, e.ts) if attributed else None
             flag = None
             if e.type == "press":
-                unstaffed = window in staffed and operator is None
-                flag = _flag(conn, settings, e, unstaffed, cameras.get(window, ()))
+                unstaffed = window in staffed and operator is None and not employee
+                flag = _flag(conn, settings, e, unstaffed, cameras.get(window, ()), employee=employee)
             updates.append((window, operator, flag, e.id))
             bucket = (hour_of(e.ts), e.device, e.question, window or "", operator or "")
             delta = deltas.setdefault(bucket, _Delta(KIND_OF_TYPE[e.type]))
@@ -231,8 +238,11 @@ def _flag(
     p: _Event,
     unstaffed: bool,
     cameras: tuple[str, ...],
+    *,
+    employee: bool = False,
 ) -> str | None:
-    """The first reason this press looks fake, or None.
+    """The first reason this press looks fake, or None (an ``employee``'s answer: repeat and burst
+    only; the rules about visitors, opening hours and operators are not theirs).
 
     The look-backs are two small indexed queries a press, each stopping after a few rows (the
     burst count at ``burst_max + 1``, the run at ``self_run - 1`` presses), so their cost does
@@ -257,6 +267,8 @@ def _flag(
         ).fetchone()
     if recent > rules.burst_max:
         return "burst"
+    if employee:
+        return None
     scale = SCALES.get(settings.scale_of(p.question) or "")
     if scale is not None and p.value == scale.high:
         before = conn.execute(

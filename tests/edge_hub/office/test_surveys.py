@@ -337,3 +337,23 @@ def test_the_metrics_never_show_staff_answers_per_window_operator_or_device(offi
         assert shown["enps"] == shown["team_mood"] == {"value": None, "n": 0, "reason": summary.STAFF_ONLY}
         with pytest.raises(ValueError, match="staff survey"):
             summary.timeseries(conn, lo, hi, "enps", "hour", scope)
+
+
+def test_an_employees_answer_has_no_operator_and_no_visitor_trust_flags(office):
+    """At night, on a window with an operator on shift: a visitor's csat is flagged after hours;
+    an employee's eNPS at the same terminal and time is stored trusted and with no operator (so
+    no bucket holds one person's answers), yet still counted once."""
+    from edge_hub.office import shifts
+
+    conn = office.conn
+    office_survey.put(conn, CSAT)
+    office_survey.put(conn, STAFF, survey_id="staff", audience="staff")
+    night = 1_795_000_000_000 + 12 * 3_600_000  # 02:06 in Moscow: the office is closed
+    scopes.put_operator(conn, "op-a", "Анна")
+    scopes.assign_device(conn, "kiosk-01", "w1", night - 86_400_000)
+    shifts.add_shift(conn, "op-a", "w1", night - 86_400_000, night + 86_400_000)
+    office.presses([(night, 4, "kiosk-01", "csat", {"session": "v1"}),
+                    (night + 5000, 9, "kiosk-01", "enps", {"session": "e1"})])  # fmt: skip
+    sql = "SELECT question, operator, flag FROM events WHERE device = 'kiosk-01'"
+    rows = {q: (op, flag) for q, op, flag in conn.execute(sql)}
+    assert rows == {"csat": ("op-a", "after_hours"), "enps": (None, None)}
