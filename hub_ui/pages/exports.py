@@ -75,6 +75,7 @@ i18n.register(
         # the survey per question (kind)
         "export.kind": export.LABELS["kind"],
         "export.kind.metrics": ("Показатели по периодам", "The metrics per period"),
+        "export.survey": ("Опрос (для выгрузки по вопросам)", "Survey (for the per-question file)"),
         "export.kind.survey": (
             "Опрос по вопросам (n, показатель, ответы, время, воронка)",
             "The survey per question (n, metric, answers, time, funnel)",
@@ -93,6 +94,7 @@ def _form(ui: Ui, today: date) -> dict[str, str]:
         "file_lang": query.get("file_lang") if query.get("file_lang") in export.LANGS else ui.lang,
         "step": query.get("step") if query.get("step") in export.STEPS else "day",
         "kind": query.get("kind") if query.get("kind") in export.KINDS else "metrics",
+        "survey": query.get("survey") or office_survey.MAIN,
     }
 
 
@@ -103,8 +105,19 @@ def _page(
         ui, "export.html", "export.title", status_code=status, form=form, zone=zone, error=error,
         notice=None, departments=scopes.departments(ui.conn), windows=scopes.windows(ui.conn),
         operators=scopes.operators(ui.conn), formats=export.FORMATS, langs=export.LANGS, steps=export.STEPS,
-        kinds=export.KINDS,
+        kinds=export.KINDS, surveys=_surveys(ui),
     )  # fmt: skip
+
+
+def _surveys(ui: Ui) -> list[dict[str, str]]:
+    """The surveys to export (those ever saved), named as the Survey page names them."""
+    found = []
+    for s in office_survey.surveys(ui.conn):
+        if s["rev"] is None:
+            continue
+        label = ui.t("surveys.main_name") if s["name"] == office_survey.MAIN_NAME else s["name"]
+        found.append({"id": s["id"], "label": label})
+    return found
 
 
 @router.get("/export", include_in_schema=False)
@@ -148,7 +161,7 @@ def export_file(ui: StaffUi) -> Response:
     lo, hi = settings.at(first, dtime(0)), settings.at(last + timedelta(days=1), dtime(0))
     try:
         if form["kind"] == "survey":
-            sid = ui.request.query_params.get("survey")
+            sid = form["survey"]
             known = {s["id"] for s in office_survey.surveys(ui.conn)}
             table = export.build_survey(
                 ui.conn, lo, hi, scope, step=form["step"], lang=form["file_lang"], settings=settings,

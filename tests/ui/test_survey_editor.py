@@ -321,6 +321,8 @@ def test_the_survey_page_picks_a_survey_and_a_staff_one_is_withheld(office):
     assert "kind=survey" in link and "survey=" not in link  # the main survey's file
     answer = client.get(link + "&survey=staff")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/vnd.openxml")
+    form = client.get("/export").text
+    assert 'id="export-survey"' in form and '<option value="staff">Команда</option>' in form
     editor = client.get("/survey/edit").text  # the list names both, the staff one by its audience
     assert 'id="survey-staff"' in editor and "сотрудники (анонимный eNPS)" in editor
     assert client.get("/survey", params={"survey": "nope"}).status_code == 200  # unknown: the main one
