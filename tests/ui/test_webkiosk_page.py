@@ -35,6 +35,7 @@ from tests.ui.conftest import assert_clean_log, shot
 
 TABLETS = (
     "tablet-01", "tablet-02", "tablet-03", "tablet-04", "tablet-05", "tablet-06", "tablet-07", "tablet-08",
+    "tablet-09",
 )  # fmt: skip
 LANDSCAPE = {"width": 1280, "height": 800}
 PORTRAIT = {"width": 800, "height": 1280}
@@ -582,3 +583,33 @@ def test_a_second_tab_of_the_same_kiosk_waits_for_the_first(kiosk_hub, chromium)
         visitor(second, "ru", [("csat", 5), ("nps", 9)])
         events = kiosk_hub.wait_events(device, before + 2)
     assert len({(e["inc"], e["boot"], e["seq"]) for e in events}) == len(events)
+
+
+def test_a_tablet_whose_clock_is_a_day_off_sends_no_time_and_the_hub_dates_its_answers(kiosk_hub, chromium):
+    """The hub's answers carry its clock (Date); a tablet a day off sends ts null (never a time the
+    contract would quarantine, nor one in the wrong day's numbers), and the hub dates the answers
+    by their sent_up on arrival."""
+    from email.utils import formatdate
+
+    from playwright.sync_api import Error as PlaywrightError
+
+    device = TABLETS[8]
+    with tablet(chromium) as page:
+        def day_later(route):  # the hub's Date a day ahead of the tablet's clock
+            try:
+                response = route.fetch()
+                headers = {**response.headers, "date": formatdate(time.time() + 86_400, usegmt=True)}
+                route.fulfill(response=response, headers=headers)
+            except PlaywrightError:  # the tablet closed under a request in flight
+                pass
+
+        page.route("**/api/v1/kiosk/**", day_later)
+        page.goto(kiosk_hub.link(device))
+        screen(page, "welcome")
+        page.wait_for_selector("#kiosk[data-rev]:not([data-rev=''])")
+        visitor(page, "ru", [("csat", 5), ("nps", 9)])
+        events = kiosk_hub.wait_events(device, 2)
+        page.unroute("**/api/v1/kiosk/**")
+    assert all(e["ts"] is None and isinstance(e.get("sent_up"), int) for e in events), events
+    rows = db_rows(kiosk_hub.hub.db, "SELECT ts, time_source FROM events WHERE device = ?", (device,))
+    assert all(abs(ts - time.time() * 1000) < 120_000 for ts, _ in rows), rows

@@ -532,7 +532,12 @@
       body.seq = seq;
       const now = Date.now();
       // the tablet's clock less the time since the answer; null when the clock is not plausible
-      body.ts = now >= 1500000000000 ? Math.round(now - (performance.now() - body.up)) : null;
+      // (outside the contract's range, or more than 10 min off the hub's Date: the hub then dates
+      // the answer by its sent_up or its arrival), never a value the contract would quarantine
+      const ts = Math.round(now - (performance.now() - body.up));
+      const skewed = hubSkewMs !== null && Math.abs(hubSkewMs) > MAX_SKEW_MS;
+      body.ts = ts >= 1500000000000 && ts <= 4102444800000 && !skewed ? ts : null;
+      if (typeof body.dwell_ms === 'number' && body.dwell_ms > MAX_DWELL_MS) body.dwell_ms = MAX_DWELL_MS;
       const entry = { inc: this.inc, boot: this.boot, seq, body };
       try {
         const tx = this.db.transaction(['meta', 'outbox'], 'readwrite', { durability: 'strict' });
@@ -595,6 +600,9 @@
   let survey = null;
   let config = null;
   let etag = null;
+  let hubSkewMs = null;  // the tablet's clock less the hub's (its answers' Date header)
+  const MAX_SKEW_MS = 600000;
+  const MAX_DWELL_MS = 3600000;  // the contract's maximum (a tablet asleep mid-question)
   let storageBroken = false;  // IndexedDB refused an answer: no more are taken (see record)
   let stopped = null;  // 'revoked' | 'other' | 'notset' | 'nostorage': no survey shown
   let locked = false;  // an action is being recorded: other taps wait
@@ -821,6 +829,8 @@
         headers: { Authorization: 'Bearer ' + token, ...(body ? { 'Content-Type': 'application/json' } : {}), ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
+      const hubDate = Date.parse(response.headers.get('Date') || '');
+      if (!Number.isNaN(hubDate)) hubSkewMs = Date.now() - hubDate;
       if (response.status === 401) stop('revoked');
       else if (response.status === 403) stop('other');
       setConnected(response.status < 500);
