@@ -49,7 +49,15 @@ entirely: ``withheld`` is true, ``withheld_reason`` "not enough people", ``neede
 required, and no question, distribution, metric, time, funnel, request count, revision count or
 critic is given (not even how many sessions there were). Above it the report is whole but for the
 critic sessions' list (``critics.latest`` is None: a time and a terminal can name a person); the
-reasons' counts stay.
+reasons' counts stay. Elsewhere the same rule: a staff survey's questions are never shown per
+window, operator or device by the office's metrics (edge_hub/metrics/summary.py), and an
+employee's answer is stored with no operator (edge_hub/metrics/aggregates.py).
+
+Limits, said plainly: ``min_n`` counts sessions (passes through the survey), not people: the
+terminal cannot tell one employee answering twice from two (the lockout marks a quick second pass
+as a repeat, which is left out); and two reports of overlapping periods or of the office and one
+department can be subtracted. An office that needs more should run the staff survey on its own
+terminal for fixed periods (a month) and read it for the whole office only.
 
 Long: one report, its critics and the staff rule belong together; the page and the export only
 read what it returns.
