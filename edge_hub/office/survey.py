@@ -432,6 +432,12 @@ def retire(conn: sqlite3.Connection, survey_id: str) -> list[dict[str, Any]]:
         card = info(conn, survey_id)
         if card is None:
             raise SurveyError(f"no survey {survey_id!r} / опроса {survey_id!r} нет")
+        running = [d for d in terminals(conn) if effective(conn, d) == survey_id]
+        if running and revision(conn) is None:
+            raise SurveyError(
+                f"{', '.join(running)} would be left with no survey: save the main survey first / "
+                f"{', '.join(running)} остались бы без опроса: сначала сохраните основной опрос"
+            )
         conn.execute(
             "UPDATE surveys SET retired_at = coalesce(retired_at, ?) WHERE id = ?", (now_ms(), survey_id)
         )

@@ -357,3 +357,13 @@ def test_an_employees_answer_has_no_operator_and_no_visitor_trust_flags(office):
     sql = "SELECT question, operator, flag FROM events WHERE device = 'kiosk-01'"
     rows = {q: (op, flag) for q, op, flag in conn.execute(sql)}
     assert rows == {"csat": ("op-a", "after_hours"), "enps": (None, None)}
+
+
+def test_a_survey_cannot_be_retired_while_its_terminals_would_have_none(office):
+    conn = office.conn
+    office_survey.put(conn, EXIT, survey_id="s2")
+    office_survey.assign(conn, "s2", devices=["kiosk-01"])
+    with pytest.raises(office_survey.SurveyError, match="save the main survey first"):
+        office_survey.retire(conn, "s2")
+    office_survey.put(conn, CSAT)
+    assert [p["device"] for p in office_survey.retire(conn, "s2")] == ["kiosk-01"]
