@@ -116,6 +116,7 @@ class _Answer:
     dwell_ms: int | None
     option: str | None
     rev: int | None
+    comment: str | None = None
 
 
 @dataclass(slots=True)
@@ -130,6 +131,7 @@ class _Session:
     picks: list[tuple[str, str]] = field(default_factory=list)  # (question, option) of choice answers
     help: bool = False
     callback: bool = False
+    comments: list[str] = field(default_factory=list)  # what the visitor wrote (a press's comment)
 
 
 def _answers(
@@ -147,7 +149,8 @@ def _answers(
         "SELECT id, ts, device, window, operator, json_extract(payload, '$.session'), "
         "coalesce(question, 'csat'), value, flag IS NULL AND NOT repeat, "
         "json_extract(payload, '$.dwell_ms'), "
-        f"json_extract(payload, '$.option'), {office_survey.REVISION_OF_EVENT} "
+        f"json_extract(payload, '$.option'), {office_survey.REVISION_OF_EVENT}, "
+        "json_extract(payload, '$.comment') "
         "FROM events WHERE type = 'press' AND ts >= ? AND ts < ? "
         f"AND json_extract(payload, '$.session') IS NOT NULL{where} ORDER BY ts, id",
         args,
@@ -157,8 +160,10 @@ def _answers(
             event, ts, device, window, operator, str(session), question,
             int(value) if isinstance(value, int | float) else None, bool(trusted),
             dwell if isinstance(dwell, int) else None, option if isinstance(option, str) else None, rev,
+            comment if isinstance(comment, str) and comment.strip() else None,
         )
-        for event, ts, device, window, operator, session, question, value, trusted, dwell, option, rev in rows
+        for (event, ts, device, window, operator, session, question, value, trusted, dwell, option, rev,
+             comment) in rows
     ]  # fmt: skip
 
 
@@ -289,6 +294,8 @@ def report(
     for a in answers:
         info = about.setdefault(a.session, _Session(a.ts, a.device, a.window, a.operator))
         info.events.append(a.event)
+        if a.comment is not None:
+            info.comments.append(a.comment)
         if a.question in FOLLOW_UPS:
             follow_ups[a.question] += a.trusted
             if a.trusted:
@@ -455,7 +462,7 @@ def _critics(
             "reasons": [
                 {"question": qid, "option": o, "text": texts.get((qid, o))} for qid, o in about[s].picks
             ],
-            "help": about[s].help, "callback": about[s].callback,
+            "help": about[s].help, "callback": about[s].callback, "comments": about[s].comments,
             "alerts": [alerts[e] for e in about[s].events if e in alerts],
         }
         for s in newest

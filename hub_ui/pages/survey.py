@@ -147,6 +147,7 @@ i18n.register({
     "survey.reasons": ("Причины недовольства", "What the critics picked"),
     "survey.reason_n": ("ответили {n}", "{n} answered"),
     "survey.critic_sessions": ("Последние недовольные посетители", "The latest unhappy visitors"),
+    "survey.comment": ("Комментарий", "Comment"),
     "survey.critic_shown": ("Показаны последние {shown} из {n}.", "The latest {shown} of {n} are shown."),
     "survey.when": ("Когда", "When"),
     "survey.where": ("Где", "Where"),

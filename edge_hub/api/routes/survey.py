@@ -222,6 +222,7 @@ class CriticSession(BaseModel):
     reasons: list[CriticPick] = Field(description="The options the visitor picked")
     help: bool = Field(description="Asked for an administrator now")
     callback: bool = Field(description="Asked for a call back (the number is never in a report)")
+    comments: list[str] = Field(default_factory=list, description="What the visitor wrote, if anything")
     alerts: list[CriticAlert] = Field(description="The critic alerts of the session's events")
 
 
