@@ -229,6 +229,7 @@ def test_the_demo_looks_like_an_office_on_its_first_start_and_keeps_it_once(tmp_
             wrong = next(q for q in report["questions"] if q["id"] == "what_wrong")
             assert wrong["n"] >= 5 and report["critics"]["sessions"] >= 5
             assert any(c["comments"] for c in report["critics"]["latest"]), "the critics' own words"
+            assert report["mixed"] == [], "the history is the demo survey's first revision"
             assert all(q["dwell_median_ms"] for q in report["questions"] if q["n"])
         finally:
             reader.close()
