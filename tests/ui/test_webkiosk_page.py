@@ -244,6 +244,7 @@ def test_offline_answers_survive_reloads_and_are_stored_exactly_once(kiosk_hub, 
     with tablet(chromium, PORTRAIT) as page:
         page.goto(kiosk_hub.link(device))
         screen(page, "welcome")
+        page.wait_for_selector("#kiosk[data-rev]:not([data-rev=''])")  # the office's survey, not the default
         page.wait_for_selector("#kiosk[data-offline-ready='1']")  # the service worker holds the shell
         page.context.set_offline(True)
         visitor(page, "ru", [("csat", 5), ("nps", 8)])
@@ -369,6 +370,7 @@ def test_the_critic_path_help_callback_consent_keypad_one_callback_event(kiosk_h
     with tablet(chromium, viewport) as page:
         page.goto(kiosk_hub.link(device))
         screen(page, "welcome")
+        page.wait_for_selector("#kiosk[data-rev]:not([data-rev=''])")  # the office's survey, not the default
         shot(page, f"webkiosk-welcome-{orientation}")
         tap(page, "button[data-lang=ru]")
         screen(page, "question", "csat")
@@ -580,6 +582,7 @@ def test_a_second_tab_of_the_same_kiosk_waits_for_the_first(kiosk_hub, chromium)
         before = len(kiosk_hub.events(device))
         first.close()
         screen(second, "welcome")
+        second.wait_for_selector("#kiosk[data-rev]:not([data-rev=''])")
         visitor(second, "ru", [("csat", 5), ("nps", 9)])
         events = kiosk_hub.wait_events(device, before + 2)
     assert len({(e["inc"], e["boot"], e["seq"]) for e in events}) == len(events)
