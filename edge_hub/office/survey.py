@@ -355,11 +355,17 @@ def put(
         return _refresh(conn)
 
 
+def _audiences(conn: sqlite3.Connection) -> dict[str, str]:
+    """Each saved survey's audience (retired ones too; the main one is the visitors' when it has
+    no row yet): a read of one small table, where :func:`surveys` also resolves every terminal."""
+    return {MAIN: VISITORS, **dict(conn.execute("SELECT id, audience FROM surveys"))}
+
+
 def _other_audience_ids(conn: sqlite3.Connection, sid: str, audience: str) -> set[str]:
     """The question ids every revision of the other audience's surveys asked, retired ones too (a
     question id measures one audience only: employees' answers never count in the visitors'
     numbers, nor the reverse)."""
-    audiences = {card["id"]: card["audience"] for card in surveys(conn)}
+    audiences = _audiences(conn)
     return {
         q["id"]
         for r in revisions(conn)
@@ -399,7 +405,7 @@ def staff_questions(conn: sqlite3.Connection) -> set[str]:
     question a staff survey asked (any revision, retired ones too). The metrics never show them
     per window, operator or device (edge_hub/metrics/summary.py)."""
     ids = {q.id for q in bank.BANK if q.staff}
-    staff = {card["id"] for card in surveys(conn) if card["audience"] == STAFF}
+    staff = {sid for sid, audience in _audiences(conn).items() if audience == STAFF}
     for r in revisions(conn):
         if r["survey_id"] in staff:
             ids |= {q["id"] for q in r["survey"].get("questions") or ()}

@@ -23,6 +23,7 @@ from edge_hub.office import settings as office_settings
 from edge_hub.office import survey as office_survey
 from hub_ui import i18n
 from hub_ui.core import Ui, finish, nav, page, require
+from hub_ui.pages.survey_editor import survey_label
 
 router = APIRouter()
 
@@ -115,8 +116,7 @@ def _surveys(ui: Ui) -> list[dict[str, str]]:
     for s in office_survey.surveys(ui.conn):
         if s["rev"] is None:
             continue
-        label = ui.t("surveys.main_name") if s["name"] == office_survey.MAIN_NAME else s["name"]
-        found.append({"id": s["id"], "label": label})
+        found.append({"id": s["id"], "label": survey_label(ui, s)})
     return found
 
 

@@ -30,6 +30,7 @@ from edge_hub.office.settings import OfficeSettings
 from hub_ui import i18n
 from hub_ui.core import Ui, local_time, nav, page, require
 from hub_ui.pages.league import PRESETS, Period, period_context, pick_period
+from hub_ui.pages.survey_editor import survey_label
 
 router = APIRouter()
 
@@ -330,7 +331,7 @@ def survey_page(ui: StaffUi) -> HTMLResponse:
         s for s in office_survey.surveys(conn) if s["rev"] is not None or s["id"] == office_survey.MAIN
     ]
     for s in surveys:
-        s["label"] = ui.t("surveys.main_name") if s["name"] == office_survey.MAIN_NAME else s["name"]
+        s["label"] = survey_label(ui, s)
     sid = _known(params.get("survey"), {s["id"] for s in surveys}) or office_survey.MAIN
     card = next(s for s in surveys if s["id"] == sid)
     staff, running = card["audience"] == office_survey.STAFF, card["terminals"]

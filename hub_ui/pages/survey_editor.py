@@ -482,12 +482,14 @@ def _listing(ui: Ui) -> list[dict[str, Any]]:
     """The surveys' table: each with its name as the office shows it."""
     rows = office_survey.surveys(ui.conn)
     for r in rows:
-        r["label"] = _name(ui, r)
+        r["label"] = survey_label(ui, r)
         r["retired_on"] = iso(r["retired_at"])[:10] if r["retired_at"] else ""
     return rows
 
 
-def _name(ui: Ui, card: dict[str, Any]) -> str:
+def survey_label(ui: Ui, card: dict[str, Any]) -> str:
+    """A survey's name as the office page shows it (the main one's built-in name in the reader's
+    language)."""
     if card["id"] == office_survey.MAIN and card["name"] == office_survey.MAIN_NAME:
         return ui.t("surveys.main_name")
     return card["name"]
@@ -519,7 +521,8 @@ def edit(ui: AdminUi) -> HTMLResponse:
         card = office_survey.info(conn, params["copy"]) if params.get("copy") else None
         values = form_of(source)
         values["survey_id"] = office_survey.new_id(conn)
-        values["name"] = ui.t("surveys.copy_name", name=_name(ui, card)) if card else ui.t("surveys.new_name")
+        copied = ui.t("surveys.copy_name", name=survey_label(ui, card)) if card else None
+        values["name"] = copied or ui.t("surveys.new_name")
         values["audience"] = card["audience"] if card else office_survey.VISITORS
         values["is_new"] = True
         return _editor(ui, values)
@@ -530,7 +533,7 @@ def edit(ui: AdminUi) -> HTMLResponse:
     assert card is not None
     values = form_of(office_survey.get(conn, sid))
     assigned = next(s for s in office_survey.surveys(conn) if s["id"] == sid)["assigned"]
-    values.update(survey_id=sid, name=_name(ui, card), audience=card["audience"], **assigned)
+    values.update(survey_id=sid, name=survey_label(ui, card), audience=card["audience"], **assigned)
     if params.get("saved", "").isdigit():
         sent = params.get("sent", "0")
         notice = ui.t("editor.saved", rev=params["saved"], sent=sent if sent.isdigit() else "?")
@@ -538,7 +541,7 @@ def edit(ui: AdminUi) -> HTMLResponse:
             notice += " " + ui.t("surveys.nowhere")
     elif params.get("retired") and (gone := office_survey.info(conn, params["retired"])) is not None:
         sent = params.get("sent", "0")
-        name = _name(ui, gone)
+        name = survey_label(ui, gone)
         notice = ui.t("surveys.retired_done", name=name, sent=sent if sent.isdigit() else "?")
     return _editor(ui, values, notice=notice)
 
